@@ -1,0 +1,7 @@
+"""xtts-compat: a compatibility and regression suite for Coqui XTTS v2.
+
+Kept import-free: cell-side modules (probe, pytest plugin, tier tests) import
+this package inside each cell's own virtual environment, on Python 3.9 to 3.13.
+"""
+
+__version__ = "0.1.0"

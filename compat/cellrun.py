@@ -1,0 +1,248 @@
+"""Run one cell: install, probe, tiers, result. Independent of nox, so tests and the
+benchmark can drive it; ``compat.nox_cells`` adapts a nox session to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compat import results
+from compat.engines import Engine
+from compat.fingerprint import fingerprint
+from compat.install import install, stamp
+from compat.machine import machine_info
+from compat.matrix import Cell
+from compat.progress import Progress
+from compat.supervise import EXITED, Outcome, supervise
+
+REPO = Path(__file__).resolve().parent.parent
+CELL_SIDE = ("compat/__init__.py", "compat/atomicio.py", "compat/probe.py",
+             "compat/tierplugin.py", "compat/engines/tiers.ini")
+PROBE_TIMEOUT = 600.0
+PROGRESS_LINE = re.compile(r"\[\s*\d+%\]$")
+#: Environment of every tier run: offline, no prompts, unbuffered.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "COQUI_TOS_AGREED": "1", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "MPLBACKEND": "Agg", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+
+
+@dataclass
+class CellRun:
+    """Everything one cell run needs; built by the nox adapter or by a test."""
+
+    cell: Cell
+    engine: Engine
+    results_dir: Path
+    interpreter: str | None
+    venv: Path | None
+    backend: str
+    progress: Progress
+    force: bool = False
+    recreate_venv: Callable[[], None] | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        return self.results_dir / self.cell.id
+
+
+def suite_digest(engine: Engine) -> str:
+    import hashlib
+
+    sha = hashlib.sha256(engine.digest().encode())
+    for rel in CELL_SIDE:
+        sha.update((REPO / rel).read_bytes())
+    return sha.hexdigest()[:16]
+
+
+def interpreter_version(interpreter: str) -> str | None:
+    try:
+        out = subprocess.run([interpreter, "-c", "import platform;print(platform.python_version())"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def run_cell(run: CellRun) -> dict[str, Any]:
+    """Run the cell unless an up-to-date result exists; return the result written."""
+    cell, progress = run.cell, run.progress
+    progress.start()
+    py_version = interpreter_version(run.interpreter) if run.interpreter else None
+    platform_tag = f"{sys.platform}-{platform.machine()}"
+    fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
+                     platform_tag, suite_digest(run.engine), cell.unpinned)
+    path = results.result_path(run.results_dir, cell.id)
+    stored = results.read_result(path)
+    if stored and stored.get("fingerprint") == fp and not run.force:
+        progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
+        return stored
+    result = results.new_result(cell.as_dict(), fp, machine_info())
+    result["python"] = {"requested": cell.python, "version": py_version,
+                        "interpreter": run.interpreter, "platform": platform_tag}
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    tiers: dict[str, Any] = result["tiers"]
+    try:
+        if run.interpreter is None or run.venv is None:
+            tiers["install"] = results.tier_status(
+                "error", exc_type="InterpreterNotFound",
+                message=f"no working Python {cell.python} interpreter on this machine "
+                        "(looked in COMPAT_PYTHON_X_Y, pyenv, uv, PATH)")
+        else:
+            _install(run, result)
+        if tiers["install"]["status"] == "pass":
+            _probe(run, result)
+            _tiers(run, result)
+        else:
+            why = f"install {tiers['install']['status']}"
+            for tier in run.engine.tiers:
+                tiers[tier.name] = results.tier_status("not-run", reason=why)
+            result["outcome"] = "install-failed"
+    except Exception as exc:  # the harness's own failure is recorded, then raised
+        result["outcome"] = "harness-error"
+        result["harness_error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        result["finished_at"] = results.now()
+        results.write_result(run.results_dir, result)
+    progress.finish(summary_line(result))
+    return result
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    parts = [f"{name} {tier['status']}" for name, tier in result["tiers"].items()]
+    return f"{result.get('outcome', '?')}: " + ", ".join(parts)
+
+
+def _install(run: CellRun, result: dict[str, Any]) -> None:
+    assert run.venv is not None
+    cell, progress = run.cell, run.progress
+    reqs = cell.requirements() + list(run.engine.harness_requirements)
+    previous = stamp(run.venv)
+    if previous and previous.get("requirements") != reqs and run.recreate_venv:
+        progress.phase("install", "pins changed: recreating the environment")
+        run.recreate_venv()
+    progress.phase("install", f"{run.backend}: {' '.join(cell.requirements())}")
+    inst = install(run.venv, run.backend, reqs, cell.install,
+                   log_path=run.work_dir / "install.log", timeout=cell.install_timeout,
+                   on_tick=progress.tick)
+    info = {"backend": inst.backend, "reused": inst.reused, "command": inst.command,
+            "log": f"{cell.id}/install.log"}
+    if inst.ok:
+        tier = results.tier_status("pass", seconds=round(inst.seconds, 2), **info)
+        result["freeze"] = inst.freeze
+        progress.done("install", "pass", "environment reused" if inst.reused
+                      else f"{len(inst.freeze)} packages")
+    else:
+        cause = inst.outcome.cause if inst.outcome else "error"
+        tier = results.tier_status(
+            "fail", seconds=round(inst.seconds, 2), exc_type="InstallError",
+            message=inst.message, cause=cause,
+            traceback=inst.outcome.output_tail[-4000:] if inst.outcome else None, **info)
+        progress.done("install", "FAILED", inst.message.splitlines()[0] if inst.message else "")
+    result["tiers"]["install"] = tier
+
+
+def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
+    assert run.venv is not None
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    env.update(OFFLINE_ENV)
+    env.update(VIRTUAL_ENV=str(run.venv), PYTHONPATH=str(REPO),
+               PATH=f"{run.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+    env.update(extra)
+    return env
+
+
+def _probe(run: CellRun, result: dict[str, Any]) -> None:
+    assert run.venv is not None
+    run.progress.phase("probe", "python, packages and devices in the cell")
+    out = supervise([str(run.venv / "bin" / "python"), "-m", "compat.probe"],
+                    log_path=run.work_dir / "probe.log", env=_cell_env(run, {}),
+                    cwd=run.work_dir, timeout=PROBE_TIMEOUT, memory_limit=run.cell.memory_limit)
+    try:
+        probe = json.loads(out.output_tail.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        probe = {"error": out.detail, "output": out.output_tail[-2000:]}
+    result["probe"] = probe
+    result["devices"] = probe.get("devices", ["cpu"])
+    result["resolved"] = {k: v for k, v in probe.get("versions", {}).items() if v}
+    shown = ", ".join(f"{k} {v}" for k, v in result["resolved"].items())
+    run.progress.done("probe", "ok" if out.ok else "FAILED", shown or out.detail)
+
+
+def _tiers(run: CellRun, result: dict[str, Any]) -> None:
+    assert run.venv is not None
+    engine, cell = run.engine, run.cell
+    report = run.work_dir / "tiers.json"
+    report.unlink(missing_ok=True)
+    extra = {"COMPAT_TIER_PLAN": json.dumps(engine.plan()), "COMPAT_TIER_REPORT": str(report),
+             "COMPAT_CELL_ID": cell.id}
+    if engine.prepare:
+        extra.update(engine.prepare(run.work_dir))
+    cmd = [str(run.venv / "bin" / "python"), "-m", "pytest", str(engine.tier_dir),
+           "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
+           "-p", "compat.tierplugin", "-v", "-rA",
+           "--junitxml", str(run.work_dir / "junit.xml")]
+    names = ", ".join(t.name for t in engine.tiers)
+    run.progress.phase("tiers", names)
+
+    def echo(line: str) -> None:
+        if "::" in line and PROGRESS_LINE.search(line):
+            run.progress.log(f"{run.progress.prefix}:   {line.split('/')[-1]}")
+
+    out = supervise(cmd, log_path=run.work_dir / "tiers.log", env=_cell_env(run, extra),
+                    cwd=run.work_dir, timeout=cell.timeout, memory_limit=cell.memory_limit,
+                    on_line=echo, on_tick=run.progress.tick)
+    result["tiers"].update(merge_tier_report(engine, report, out))
+    result["artifacts"] = {"junit": f"{cell.id}/junit.xml", "tiers_log": f"{cell.id}/tiers.log"}
+    result["outcome"] = "completed" if out.cause == EXITED else out.cause
+    result["tier_run"] = {"cause": out.cause, "returncode": out.returncode,
+                          "detail": out.detail, "seconds": round(out.seconds, 2),
+                          "peak_rss_mib": round(out.peak_rss / 2**20)}
+    run.progress.done("tiers", out.cause, summary_line(result))
+
+
+def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, Any]:
+    """Tier statuses from the plugin's report, completed by how the process ended.
+
+    A tier the process died in is an ``error`` naming the cause (segfault, timeout,
+    out of memory); tiers after it are ``not-run``.
+    """
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        data = {"tiers": {}, "current": None}
+    tiers: dict[str, Any] = dict(data.get("tiers", {}))
+    current = data.get("current")
+    crashed = out.cause != EXITED
+    if not crashed and out.returncode not in (0, 1) and not any(
+            t.get("tests") for t in tiers.values()):
+        # pytest itself failed (usage error, collection error): say so on every tier.
+        crashed = True
+    if crashed:
+        died_in = current["tier"] if current else None
+        cause = {"timeout": "CellTimeout", "out-of-memory": "OutOfMemory",
+                 "signal": "CellCrashed"}.get(out.cause, "TierRunError")
+        after = False
+        for tier in engine.tiers:
+            state = tiers.get(tier.name, {"status": "not-run"})
+            if died_in is None and state.get("status") == "not-run" and not after:
+                died_in = tier.name
+            if tier.name == died_in:
+                test = current["test"] if current and current["tier"] == tier.name else None
+                tiers[tier.name] = results.tier_status(
+                    "error", exc_type=cause, message=out.detail, test=test,
+                    traceback=out.output_tail[-4000:])
+                after = True
+            elif after:
+                tiers[tier.name] = results.tier_status(
+                    "not-run", reason=f"the cell's tier run ended early: {out.detail}")
+    return {t.name: tiers.get(t.name, results.tier_status("not-run", reason="no report"))
+            for t in engine.tiers}

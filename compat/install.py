@@ -1,0 +1,147 @@
+"""Install a cell's pins into its virtual environment with uv (or pip), and reuse an
+environment whose pins have not changed.
+
+An environment that installed successfully carries a stamp holding the hash of its
+requirements and install options; the next run with the same hash skips the install
+altogether. That is what makes a warm cell ready in well under 10 s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compat.matrix import InstallOptions
+from compat.supervise import Outcome, supervise
+
+STAMP = ".xtts-compat-install.json"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class InstallResult:
+    ok: bool
+    reused: bool
+    seconds: float
+    backend: str
+    command: list[str]
+    message: str = ""
+    outcome: Outcome | None = None
+    freeze: list[str] = field(default_factory=list)
+
+
+def install_key(requirements: list[str], options: InstallOptions) -> str:
+    blob = json.dumps({"requirements": requirements, "options": options.as_dict()},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def stamp(venv: Path) -> dict | None:
+    try:
+        return json.loads((venv / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_ready(venv: Path, key: str) -> bool:
+    """True when the environment was installed successfully with exactly these pins."""
+    found = stamp(venv)
+    return bool(found and found.get("key") == key and _python(venv).exists())
+
+
+def uv_executable() -> str | None:
+    found = shutil.which("uv")
+    if found:
+        return found
+    try:
+        from uv import find_uv_bin  # the uv wheel ships its binary
+
+        return find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def install_command(backend: str, venv: Path, requirements: list[str],
+                    options: InstallOptions) -> list[str]:
+    """The install command for ``backend`` (``uv`` or ``virtualenv``/``venv``: pip)."""
+    if backend == "uv":
+        uv = uv_executable()
+        if uv is None:
+            raise FileNotFoundError("uv is not installed (pip install uv)")
+        cmd = [uv, "pip", "install", "--python", str(_python(venv))]
+        if options.index_strategy:
+            cmd += ["--index-strategy", options.index_strategy]
+        if options.pre:
+            cmd += ["--prerelease", "allow"]
+    else:
+        cmd = [str(_python(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
+        if options.pre:
+            cmd.append("--pre")
+    if options.index_url:
+        cmd += ["--index-url", options.index_url]
+    for url in options.extra_index_urls:
+        cmd += ["--extra-index-url", url]
+    for url in options.find_links:
+        cmd += ["--find-links", url]
+    return cmd + list(requirements)
+
+
+def install(
+    venv: Path,
+    backend: str,
+    requirements: list[str],
+    options: InstallOptions,
+    *,
+    log_path: Path,
+    timeout: float | None = None,
+    on_tick: Callable[[float], None] | None = None,
+) -> InstallResult:
+    """Install ``requirements`` into ``venv``; reuse it when its stamp matches."""
+    key = install_key(requirements, options)
+    cmd = install_command(backend, venv, requirements, options)
+    if is_ready(venv, key):
+        return InstallResult(True, True, 0.0, backend, cmd, "environment unchanged; reused",
+                             freeze=stamp(venv).get("freeze", []))
+    (venv / STAMP).unlink(missing_ok=True)
+    env = {**os.environ, "VIRTUAL_ENV": str(venv), "UV_PYTHON_DOWNLOADS": "never",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "NO_COLOR": "1"}
+    outcome = supervise(cmd, log_path=log_path, env=env, timeout=timeout, on_tick=on_tick)
+    if not outcome.ok:
+        return InstallResult(False, False, outcome.seconds, backend, cmd,
+                             resolver_message(outcome.output_tail) or outcome.detail, outcome)
+    frozen = freeze(backend, venv)
+    (venv / STAMP).write_text(json.dumps({"key": key, "requirements": requirements,
+                                          "freeze": frozen}, indent=1))
+    return InstallResult(True, False, outcome.seconds, backend, cmd, "", outcome, frozen)
+
+
+def freeze(backend: str, venv: Path) -> list[str]:
+    uv = uv_executable()
+    if backend == "uv" and uv:
+        cmd = [uv, "pip", "freeze", "--python", str(_python(venv))]
+    else:
+        cmd = [str(_python(venv)), "-m", "pip", "freeze", "--all"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return sorted(line for line in out.stdout.splitlines() if line and not line.startswith("#"))
+
+
+def resolver_message(output: str, max_lines: int = 25) -> str:
+    """The resolver's own explanation: from its first error line on."""
+    lines = [ANSI.sub("", line).rstrip() for line in output.splitlines()]
+    for n, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("×", "error:", "ERROR:")):
+            return "\n".join(x for x in lines[n:n + max_lines] if x.strip())
+    return "\n".join(x for x in lines[-max_lines:] if x.strip())
+
+
+def _python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")

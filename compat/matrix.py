@@ -1,0 +1,482 @@
+"""Matrix files: TOML grids and cells, validated and expanded into a list of cells.
+
+A matrix file holds an optional ``[matrix]`` table of defaults, any number of
+``[[grid]]`` tables (axes expanded into their product, filtered by include and
+exclude rules written as PEP 440 specifiers) and any number of explicit
+``[[cell]]`` tables. Every error names the file, the cell or grid, and the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.9/3.10 only
+    import tomli as tomllib
+
+#: The axes every cell pins; the remaining pins go in ``pins``.
+AXES = ("python", "tts", "torch", "transformers")
+#: An axis value that installs the newest release that resolves.
+LATEST = "latest"
+#: Python versions are "major.minor".
+PYTHON_RE = re.compile(r"^3\.\d+$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+DEFAULT_TIMEOUT = 1800.0
+DEFAULT_INSTALL_TIMEOUT = 1800.0
+
+_INSTALL_KEYS = {"index-url", "extra-index-url", "find-links", "index-strategy", "pre"}
+_OPTION_KEYS = {"engine", "timeout", "install-timeout", "memory-limit", "tags", "install", "pins"}
+_MATRIX_KEYS = _OPTION_KEYS | {"description"}
+_CELL_KEYS = _OPTION_KEYS | set(AXES) | {"id"}
+_GRID_KEYS = _OPTION_KEYS | set(AXES) | {"include", "exclude"}
+_TOP_KEYS = {"matrix", "grid", "cell"}
+_SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6,
+               "g": 10**9, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+class MatrixError(ValueError):
+    """A matrix file that cannot be used; the message names file, cell and key."""
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """Where a cell's packages come from, beyond PyPI."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    index_strategy: str | None = None
+    pre: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index-url": self.index_url,
+            "extra-index-url": list(self.extra_index_urls),
+            "find-links": list(self.find_links),
+            "index-strategy": self.index_strategy,
+            "pre": self.pre,
+        }
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of python, TTS distribution, torch, transformers and extra pins."""
+
+    id: str
+    python: str
+    tts: str
+    torch: str
+    transformers: str
+    pins: tuple[tuple[str, str], ...] = ()
+    tags: tuple[str, ...] = ()
+    engine: str = "xtts"
+    timeout: float = DEFAULT_TIMEOUT
+    install_timeout: float = DEFAULT_INSTALL_TIMEOUT
+    memory_limit: int | None = None
+    install: InstallOptions = field(default_factory=InstallOptions)
+    source: str = ""
+
+    @property
+    def tts_requirement(self) -> Requirement:
+        return Requirement(self.tts)
+
+    @property
+    def tts_distribution(self) -> str:
+        return canonicalize_name(self.tts_requirement.name)
+
+    @property
+    def tts_version(self) -> str | None:
+        return exact_version(self.tts_requirement.specifier)
+
+    def requirements(self) -> list[str]:
+        """The requirement lines installed into the cell's environment."""
+        reqs = [self.tts, pin_requirement("torch", self.torch),
+                pin_requirement("transformers", self.transformers)]
+        reqs += [pin_requirement(name, spec) for name, spec in self.pins]
+        return reqs
+
+    @property
+    def unpinned(self) -> bool:
+        """True when some requirement admits more than one version (a canary cell)."""
+        return any(exact_version(Requirement(r).specifier) is None for r in self.requirements())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "engine": self.engine, "python": self.python, "tts": self.tts,
+            "torch": self.torch, "transformers": self.transformers, "pins": dict(self.pins),
+            "tags": list(self.tags), "timeout": self.timeout,
+            "install-timeout": self.install_timeout, "memory-limit": self.memory_limit,
+            "install": self.install.as_dict(), "source": self.source,
+            "requirements": self.requirements(),
+        }
+
+
+@dataclass(frozen=True)
+class Matrix:
+    path: Path
+    description: str
+    cells: tuple[Cell, ...]
+
+    def by_id(self) -> dict[str, Cell]:
+        return {cell.id: cell for cell in self.cells}
+
+
+def pin_requirement(name: str, spec: str) -> str:
+    """``("torch", "2.1.2")`` -> ``torch==2.1.2``; ``latest`` -> unpinned; specifiers kept."""
+    spec = spec.strip()
+    if spec == LATEST or spec == "*":
+        return name
+    if spec[:1].isdigit():
+        return f"{name}=={spec}"
+    return f"{name}{spec}"
+
+
+def exact_version(spec: SpecifierSet) -> str | None:
+    """The version a specifier set pins with ``==`` (no wildcard), else None."""
+    pins = [s.version for s in spec if s.operator in ("==", "===") and "*" not in s.version]
+    return pins[0] if len(pins) == 1 and len(spec) == 1 else None
+
+
+def load_matrix(path: str | Path, known_engines: Mapping[str, Iterable[str]] | None = None
+                ) -> Matrix:
+    """Parse, validate and expand a matrix file.
+
+    ``known_engines`` maps engine names to the distributions each accepts as its
+    ``tts`` axis; when given, a cell's engine and distribution are checked.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MatrixError(f"{path}: cannot read matrix file: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(f"{_where_syntax(path, exc)}: TOML syntax error: {exc}") from exc
+    return _Parser(path, known_engines).parse(data)
+
+
+def _where_syntax(path: Path, exc: Exception) -> str:
+    match = re.search(r"line (\d+), column (\d+)", str(exc))
+    return f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
+
+
+class _Parser:
+    def __init__(self, path: Path, known_engines: Mapping[str, Iterable[str]] | None) -> None:
+        self.path = path
+        self.known_engines = (
+            {k: {canonicalize_name(d) for d in v} for k, v in known_engines.items()}
+            if known_engines is not None else None
+        )
+
+    def fail(self, where: str, key: str | None, message: str) -> MatrixError:
+        key_part = f": key '{key}'" if key else ""
+        return MatrixError(f"{self.path}: {where}{key_part}: {message}")
+
+    def parse(self, data: dict[str, Any]) -> Matrix:
+        for key in data:
+            if key not in _TOP_KEYS:
+                raise self.fail("top level", key, f"unknown key; expected {_one_of(_TOP_KEYS)}")
+        defaults = self._table(data.get("matrix", {}), "[matrix]")
+        self._check_keys(defaults, _MATRIX_KEYS, "[matrix]")
+        description = str(defaults.pop("description", ""))
+        cells: list[Cell] = []
+        for n, grid in enumerate(self._tables(data, "grid"), start=1):
+            cells += self._expand_grid(grid, defaults, f"[[grid]] #{n}")
+        for n, raw in enumerate(self._tables(data, "cell"), start=1):
+            where = f"cell '{raw['id']}' ([[cell]] #{n})" if "id" in raw else f"[[cell]] #{n}"
+            self._check_keys(raw, _CELL_KEYS, where)
+            cells.append(self._make_cell({**defaults, **raw}, where, explicit_id=raw.get("id")))
+        if not cells:
+            raise self.fail("top level", None, "no cells: add a [[grid]] or a [[cell]] table")
+        seen: dict[str, Cell] = {}
+        for cell in cells:
+            if cell.id in seen:
+                raise self.fail(
+                    f"cell '{cell.id}' ({cell.source})", "id",
+                    f"duplicate cell id; also produced by {seen[cell.id].source}"
+                    " (give one of them an explicit id)",
+                )
+            seen[cell.id] = cell
+        return Matrix(self.path, description, tuple(cells))
+
+    # -- tables -------------------------------------------------------------------------
+
+    def _table(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, None, f"must be a table, not {type(value).__name__}")
+        return dict(value)
+
+    def _tables(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail("top level", key, f"must be an array of tables ([[{key}]])")
+        return value
+
+    def _check_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(where, key, f"unknown key; expected {_one_of(allowed)}")
+
+    # -- grids --------------------------------------------------------------------------
+
+    def _expand_grid(self, grid: dict[str, Any], defaults: dict[str, Any], where: str
+                     ) -> list[Cell]:
+        self._check_keys(grid, _GRID_KEYS, where)
+        axes: dict[str, list[str]] = {}
+        for axis in AXES:
+            values = grid.get(axis)
+            if values is None:
+                raise self.fail(where, axis, "missing axis")
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, list) or not values or not all(
+                isinstance(v, str) for v in values
+            ):
+                raise self.fail(where, axis, "must be a non-empty list of strings")
+            axes[axis] = values
+        pin_names = grid.get("pins", defaults.get("pins", {}))
+        allowed = set(AXES) | (set(pin_names) if isinstance(pin_names, dict) else set())
+        include = self._rules(grid.get("include", []), where, "include", allowed)
+        exclude = self._rules(grid.get("exclude", []), where, "exclude", allowed)
+        options = {k: v for k, v in grid.items() if k in _OPTION_KEYS}
+        cells = []
+        for combo in itertools.product(*(axes[a] for a in AXES)):
+            values = dict(zip(AXES, combo))
+            label = ", ".join(f"{a}={values[a]}" for a in AXES)
+            raw = {**defaults, **options, **values}
+            if "pins" in raw:
+                raw["pins"] = self._format_pins(raw["pins"], values, f"{where} ({label})")
+            cell = self._make_cell(raw, f"{where} ({label})", explicit_id=None)
+            if include and not any(_rule_matches(r, cell) for r in include):
+                continue
+            if any(_rule_matches(r, cell) for r in exclude):
+                continue
+            cells.append(cell)
+        if not cells:
+            raise self.fail(where, "exclude", "the rules leave no cell in this grid")
+        return cells
+
+    def _format_pins(self, pins: Any, values: dict[str, str], where: str) -> Any:
+        if not isinstance(pins, dict):
+            return pins  # _make_cell reports the type error
+        try:
+            return {k: v.format(**values) if isinstance(v, str) else v for k, v in pins.items()}
+        except (KeyError, IndexError, ValueError) as exc:
+            raise self.fail(where, "pins", f"bad template {exc}; use {{torch}} and the like")
+
+    def _rules(self, rules: Any, where: str, key: str, allowed: set[str]
+               ) -> list[dict[str, Any]]:
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise self.fail(where, key, "must be a list of tables such as {torch = '>=2.6'}")
+        parsed = []
+        for n, rule in enumerate(rules):
+            if not rule:
+                raise self.fail(where, f"{key}[{n}]", "empty rule matches every cell")
+            parsed_rule: dict[str, Any] = {}
+            for axis, spec in rule.items():
+                rkey = f"{key}[{n}].{axis}"
+                if axis not in allowed:
+                    raise self.fail(where, rkey, f"unknown axis; expected {_one_of(allowed)}")
+                if not isinstance(spec, str):
+                    raise self.fail(where, rkey, "must be a string")
+                if axis == "tts":
+                    parsed_rule[axis] = self._tts_rule(spec, where, rkey)
+                else:
+                    parsed_rule[axis] = self._specifier(spec, where, rkey)
+            parsed.append(parsed_rule)
+        return parsed
+
+    def _tts_rule(self, spec: str, where: str, key: str) -> Requirement | SpecifierSet:
+        if spec[:1].isalpha():
+            try:
+                return Requirement(spec)
+            except InvalidRequirement as exc:
+                raise self.fail(where, key, f"invalid requirement '{spec}': {exc}") from exc
+        return self._specifier(spec, where, key)
+
+    def _specifier(self, spec: str, where: str, key: str) -> SpecifierSet:
+        try:
+            return SpecifierSet(spec)
+        except InvalidSpecifier as exc:
+            raise self.fail(where, key, f"invalid PEP 440 specifier '{spec}'") from exc
+
+    # -- cells --------------------------------------------------------------------------
+
+    def _make_cell(self, raw: dict[str, Any], where: str, explicit_id: Any) -> Cell:
+        for axis in AXES:
+            if axis not in raw:
+                raise self.fail(where, axis, "missing axis")
+            if not isinstance(raw[axis], str):
+                raise self.fail(where, axis, "must be a string")
+        python = raw["python"]
+        if not PYTHON_RE.match(python):
+            raise self.fail(where, "python", f"invalid Python version '{python}'; use e.g. '3.11'")
+        engine = raw.get("engine", "xtts")
+        tts = self._tts_requirement(raw["tts"], engine, where)
+        torch = self._version_or_spec(raw["torch"], where, "torch")
+        transformers = self._version_or_spec(raw["transformers"], where, "transformers")
+        pins = self._pins(raw.get("pins", {}), where)
+        tags = raw.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise self.fail(where, "tags", "must be a list of strings")
+        cell = Cell(
+            id="", python=python, tts=tts, torch=torch, transformers=transformers, pins=pins,
+            tags=tuple(dict.fromkeys(tags)), engine=engine,
+            timeout=self._seconds(raw.get("timeout", DEFAULT_TIMEOUT), where, "timeout"),
+            install_timeout=self._seconds(
+                raw.get("install-timeout", DEFAULT_INSTALL_TIMEOUT), where, "install-timeout"),
+            memory_limit=self._size(raw.get("memory-limit"), where),
+            install=self._install(raw.get("install", {}), where),
+            source=f"{self.path.name}: {where}",
+        )
+        if explicit_id is not None:
+            if not isinstance(explicit_id, str) or not ID_RE.match(explicit_id):
+                raise self.fail(where, "id", f"invalid id {explicit_id!r}; use letters, digits, "
+                                "'.', '_', '+' and '-'")
+            return replace(cell, id=explicit_id)
+        return replace(cell, id=cell_id(cell))
+
+    def _tts_requirement(self, value: str, engine: Any, where: str) -> str:
+        try:
+            req = Requirement(value)
+        except InvalidRequirement as exc:
+            raise self.fail(where, "tts", f"invalid requirement '{value}': {exc}") from exc
+        if self.known_engines is not None:
+            if engine not in self.known_engines:
+                raise self.fail(where, "engine", f"unknown engine {engine!r}; "
+                                f"expected {_one_of(self.known_engines)}")
+            dists = self.known_engines[engine]
+            if canonicalize_name(req.name) not in dists:
+                raise self.fail(where, "tts", f"'{req.name}' is not a distribution of engine "
+                                f"'{engine}'; expected {_one_of(dists)}")
+        return str(req)
+
+    def _version_or_spec(self, value: str, where: str, key: str) -> str:
+        value = value.strip()
+        if value in (LATEST, "*"):
+            return LATEST
+        if value[:1].isdigit():
+            try:
+                Version(value)
+            except InvalidVersion as exc:
+                raise self.fail(where, key, f"invalid version '{value}'") from exc
+        else:
+            self._specifier(value, where, key)
+        return value
+
+    def _pins(self, pins: Any, where: str) -> tuple[tuple[str, str], ...]:
+        if not isinstance(pins, dict):
+            raise self.fail(where, "pins", "must be a table such as {torchaudio = '2.1.2'}")
+        out = []
+        for name, spec in pins.items():
+            key = f"pins.{name}"
+            if not isinstance(spec, str):
+                raise self.fail(where, key, "must be a string")
+            if canonicalize_name(name) in {"torch", "transformers"}:
+                raise self.fail(where, key, f"'{name}' is an axis; set it at the cell's top level")
+            out.append((name, self._version_or_spec(spec, where, key)))
+            try:
+                Requirement(pin_requirement(name, spec))
+            except InvalidRequirement as exc:
+                raise self.fail(where, key, f"invalid requirement: {exc}") from exc
+        return tuple(sorted(out))
+
+    def _install(self, raw: Any, where: str) -> InstallOptions:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "install", "must be a table")
+        self._check_keys(raw, _INSTALL_KEYS, f"{where} install")
+
+        def urls(key: str) -> tuple[str, ...]:
+            value = raw.get(key, [])
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(where, f"install.{key}", "must be a string or list of strings")
+            return tuple(value)
+
+        index_url = raw.get("index-url")
+        strategy = raw.get("index-strategy")
+        for key, value in (("index-url", index_url), ("index-strategy", strategy)):
+            if value is not None and not isinstance(value, str):
+                raise self.fail(where, f"install.{key}", "must be a string")
+        pre = raw.get("pre", False)
+        if not isinstance(pre, bool):
+            raise self.fail(where, "install.pre", "must be true or false")
+        return InstallOptions(index_url, urls("extra-index-url"), urls("find-links"),
+                              strategy, pre)
+
+    def _seconds(self, value: Any, where: str, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.fail(where, key, f"must be a positive number of seconds, not {value!r}")
+        return float(value)
+
+    def _size(self, value: Any, where: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise self.fail(where, "memory-limit", str(exc)) from exc
+
+
+def parse_size(value: int | str) -> int:
+    """``"16GiB"`` -> bytes. Integers are bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"invalid size {value!r}; use e.g. '16GiB' or '512MB'")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def cell_id(cell: Cell) -> str:
+    """A readable id: ``tts0.22.0-torch2.6.0-tf4.46.2-py3.11``."""
+    short = {"tts": "tts", "coqui-tts": "coqui"}.get(cell.tts_distribution, cell.tts_distribution)
+    version = cell.tts_version or _slug(str(cell.tts_requirement.specifier)) or LATEST
+    parts = [f"{short}{version}", f"torch{_slug(cell.torch)}", f"tf{_slug(cell.transformers)}",
+             f"py{cell.python}"]
+    return "-".join(parts)
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "", spec.replace(">=", "ge").replace("<", "lt"))
+
+
+def _rule_matches(rule: Mapping[str, Any], cell: Cell) -> bool:
+    """True when every key of the rule matches the cell (an unpinned axis matches nothing)."""
+    pins = {canonicalize_name(k): v for k, v in cell.pins}
+    for axis, spec in rule.items():
+        if axis == "tts":
+            if isinstance(spec, Requirement):
+                if canonicalize_name(spec.name) != cell.tts_distribution:
+                    return False
+                spec = spec.specifier
+                if not spec:
+                    continue
+            version = cell.tts_version
+        elif axis in ("python", "torch", "transformers"):
+            version = getattr(cell, axis)
+        else:
+            version = pins.get(canonicalize_name(axis))
+        if version is None or not version[:1].isdigit():
+            return False
+        if not spec.contains(version, prereleases=True):
+            return False
+    return True
+
+
+def _one_of(keys: Iterable[str]) -> str:
+    return "one of " + ", ".join(sorted(keys))

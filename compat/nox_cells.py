@@ -1,0 +1,103 @@
+"""The bridge between nox and the harness: matrix cells become nox parameters, and a
+nox session runs one cell. The noxfile stays a list of thin session functions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import nox
+
+from compat.cellrun import REPO, CellRun, run_cell
+from compat.engines import all_engines, get_engine
+from compat.interpreters import find_python
+from compat.matrix import Matrix, MatrixError, load_matrix
+from compat.progress import Progress
+
+DEFAULT_MATRIX = REPO / "matrices" / "default.toml"
+#: The parameters of every ``matrix(...)`` session, as ``nox -l --json`` shows them.
+PARAM_NAMES = "python, cell, tts, torch, transformers"
+
+
+def matrix_path() -> Path:
+    """``COMPAT_MATRIX`` (relative to the current folder), else matrices/default.toml."""
+    chosen = os.environ.get("COMPAT_MATRIX")
+    return Path(chosen).resolve() if chosen else DEFAULT_MATRIX
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("COMPAT_RESULTS", REPO / "results")).resolve()
+
+
+def load_or_exit() -> Matrix:
+    """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
+    engines = {name: engine.distributions for name, engine in all_engines().items()}
+    try:
+        return load_matrix(matrix_path(), engines)
+    except MatrixError as exc:
+        print(f"xtts-compat: invalid matrix: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def params(matrix: Matrix) -> list[Any]:
+    """One ``nox.param`` per cell, selectable as ``matrix(cell='<id>')``, ``-k`` and ``-t``.
+
+    ``python`` is the path of an interpreter that runs (or False when none does: the
+    cell then records the missing interpreter instead of being skipped by nox).
+    """
+    out = []
+    for cell in matrix.cells:
+        interpreter = find_python(cell.python) or False
+        tags = [*cell.tags, cell.tts_distribution, f"py{cell.python}", cell.engine]
+        out.append(nox.param(interpreter, cell.id, cell.tts, cell.torch, cell.transformers,
+                             id=f"cell='{cell.id}'", tags=sorted(set(tags))))
+    return out
+
+
+def _posargs(session: nox.Session) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nox -s matrix --", add_help=True)
+    parser.add_argument("--force", action="store_true", help="rerun cells whose result is current")
+    return parser.parse_args(session.posargs)
+
+
+def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, int, list[str]]:
+    """Where this cell stands among the matrix sessions nox will run in this invocation."""
+    try:
+        manifest = session._runner.manifest  # noqa: SLF001 - nox has no public queue API
+        done = [s for s in manifest._consumed if s.name == "matrix"]  # noqa: SLF001
+        queued = [s for s in manifest._queue if s.name == "matrix"]  # noqa: SLF001
+        remaining = [str(s.func.call_spec.get("cell", "?")) for s in queued]
+        return len(done), len(done) + len(queued), remaining
+    except AttributeError:
+        ids = [c.id for c in matrix.cells]
+        return ids.index(cell_id) + 1, len(ids), ids[ids.index(cell_id) + 1:]
+
+
+def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
+    opts = _posargs(session)
+    cell = matrix.by_id()[cell_id]
+    position, total, remaining = _position(session, cell_id, matrix)
+    progress = Progress(session.log, cell_id, position, total, remaining)
+    has_venv = bool(session.python) and session.virtualenv.location is not None
+    venv = Path(session.virtualenv.location) if has_venv else None
+
+    def recreate() -> None:
+        session.virtualenv.reuse_existing = False
+        session.virtualenv.create()
+
+    run = CellRun(cell=cell, engine=get_engine(cell.engine), results_dir=results_dir(),
+                  interpreter=str(session.python) if session.python else None, venv=venv,
+                  backend=session.venv_backend if has_venv else "none", progress=progress,
+                  force=opts.force, recreate_venv=recreate)
+    run_cell(run)
+
+
+def show_versions(session: nox.Session) -> None:
+    """Print the resolved versions of the session's environment before it tests anything."""
+    if session.venv_backend == "uv":
+        session.run("uv", "pip", "list", external=True)
+    else:
+        session.run("python", "-m", "pip", "list", "--disable-pip-version-check")

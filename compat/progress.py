@@ -1,0 +1,53 @@
+"""Progress of a matrix run: which cell of how many, which phase, elapsed time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Progress:
+    def __init__(self, log: Callable[[str], None], cell_id: str, position: int, total: int,
+                 remaining: list[str] | None = None) -> None:
+        self.log = log
+        self.cell_id = cell_id
+        self.position = position
+        self.total = total
+        self.remaining = remaining or []
+        self.started = time.monotonic()
+        self._phase = ""
+        self._phase_started = self.started
+
+    @property
+    def prefix(self) -> str:
+        return f"[cell {self.position}/{self.total}] {self.cell_id}"
+
+    def elapsed(self) -> str:
+        return _clock(time.monotonic() - self.started)
+
+    def start(self) -> None:
+        left = len(self.remaining)
+        after = f"; {left} left after this: {', '.join(self.remaining[:4])}" if left else ""
+        if left > 4:
+            after += ", ..."
+        self.log(f"{self.prefix}: starting{after}")
+
+    def phase(self, name: str, detail: str = "") -> None:
+        self._phase, self._phase_started = name, time.monotonic()
+        self.log(f"{self.prefix}: {name}{' - ' + detail if detail else ''} (elapsed {self.elapsed()})")
+
+    def tick(self, _seconds: float) -> None:
+        running = _clock(time.monotonic() - self._phase_started)
+        self.log(f"{self.prefix}: {self._phase} still running ({running}; cell {self.elapsed()})")
+
+    def done(self, name: str, status: str, detail: str = "") -> None:
+        took = _clock(time.monotonic() - self._phase_started)
+        self.log(f"{self.prefix}: {name} {status} in {took}{' - ' + detail if detail else ''}")
+
+    def finish(self, summary: str) -> None:
+        self.log(f"{self.prefix}: finished in {self.elapsed()}: {summary}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"

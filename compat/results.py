@@ -1,0 +1,57 @@
+"""Result files: one JSON per cell, ``results/<cell-id>.json``, written atomically.
+
+See README.md ("Reading a result") for the fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from compat import __version__
+from compat.atomicio import write_json_atomic
+
+SCHEMA = "xtts-compat/result/1"
+#: Tier statuses. ``diverged``: runs, but differs from the golden output.
+STATUSES = ("pass", "fail", "error", "skip", "not-run", "diverged")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def tier_status(status: str, **fields: Any) -> dict[str, Any]:
+    if status not in STATUSES:
+        raise ValueError(f"unknown tier status {status!r}")
+    return {"status": status, **{k: v for k, v in fields.items() if v is not None}}
+
+
+def result_path(results_dir: Path, cell_id: str) -> Path:
+    return results_dir / f"{cell_id}.json"
+
+
+def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
+    return write_json_atomic(result_path(results_dir, result["cell"]["id"]), result)
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A stored result, or None when absent or unreadable (it will simply be rerun)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def new_result(cell: dict[str, Any], fingerprint: str, machine: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "suite_version": __version__,
+        "fingerprint": fingerprint,
+        "cell": cell,
+        "machine": machine,
+        "started_at": now(),
+        "tiers": {},
+    }

@@ -1,0 +1,172 @@
+"""pytest plugin loaded inside a cell (``-p compat.tierplugin``): tiers as markers.
+
+Each tier test carries ``@pytest.mark.tier("name")``. The plugin runs tiers in the
+engine's order, marks a tier ``not-run`` when a tier it needs did not pass, guards
+against network access, and after every test rewrites the tier report
+(``COMPAT_TIER_REPORT``) atomically, so a crash mid-run keeps what was learnt.
+
+Runs in the cell's own environment: stdlib and pytest only, Python 3.9 syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from compat.atomicio import write_json_atomic
+
+PASS, FAIL, ERROR, SKIP, NOT_RUN = "pass", "fail", "error", "skip", "not-run"
+#: A test may record ``record_property("verdict", "diverged")`` to refine a pass.
+REFINED = ("diverged",)
+NOT_RUN_PREFIX = "not-run: "
+TRACEBACK_LINES = 40
+
+
+def _plan() -> list[dict[str, Any]]:
+    raw = os.environ.get("COMPAT_TIER_PLAN")
+    return json.loads(raw) if raw else []
+
+
+class TierRecorder:
+    def __init__(self, plan: list[dict[str, Any]], report_path: str | None) -> None:
+        self.plan = plan
+        self.order = {tier["name"]: n for n, tier in enumerate(plan)}
+        self.needs = {tier["name"]: list(tier.get("needs", [])) for tier in plan}
+        self.report_path = report_path
+        self.tests: dict[str, list[dict[str, Any]]] = {tier["name"]: [] for tier in plan}
+        self.started = time.time()
+        self.current: dict[str, str] | None = None
+
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self, tier: str) -> dict[str, Any]:
+        tests = self.tests.get(tier, [])
+        if not tests:
+            return {"status": NOT_RUN, "reason": "no test of this tier was collected"}
+        seconds = round(sum(t["seconds"] for t in tests), 3)
+        for wanted in (ERROR, FAIL):
+            bad = [t for t in tests if t["outcome"] == wanted]
+            if bad:
+                first = bad[0]
+                return {"status": wanted, "seconds": seconds, "test": first["test"],
+                        "exc_type": first.get("exc_type"), "message": first.get("message"),
+                        "traceback": first.get("traceback"), "tests": tests}
+        ran = [t for t in tests if t["outcome"] == PASS]
+        if not ran:
+            reason = tests[0].get("reason") or "skipped"
+            if reason.startswith(NOT_RUN_PREFIX):
+                return {"status": NOT_RUN, "reason": reason[len(NOT_RUN_PREFIX):],
+                        "tests": tests}
+            return {"status": SKIP, "reason": reason, "seconds": seconds, "tests": tests}
+        verdicts = [t["verdict"] for t in ran if t.get("verdict") in REFINED]
+        status = verdicts[0] if verdicts else PASS
+        return {"status": status, "seconds": seconds, "tests": tests}
+
+    def blocked_by(self, tier: str) -> str | None:
+        for need in self.needs.get(tier, []):
+            state = self.status(need)["status"]
+            if state not in (PASS, "diverged"):
+                return f"{NOT_RUN_PREFIX}tier '{tier}' needs '{need}', which is {state}"
+        return None
+
+    def write(self) -> None:
+        if not self.report_path:
+            return
+        write_json_atomic(self.report_path, {
+            "tiers": {tier["name"]: self.status(tier["name"]) for tier in self.plan},
+            "current": self.current, "started": self.started, "updated": time.time(),
+        })
+
+    # -- pytest hooks ---------------------------------------------------------------------
+
+    def tier_of(self, item: pytest.Item) -> str:
+        marker = item.get_closest_marker("tier")
+        if marker is None or not marker.args:
+            raise pytest.UsageError(f"{item.nodeid}: a tier test needs @pytest.mark.tier('name')")
+        name = marker.args[0]
+        if name not in self.order:
+            raise pytest.UsageError(f"{item.nodeid}: unknown tier {name!r}; "
+                                    f"this engine's tiers are {list(self.order)}")
+        return name
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        items.sort(key=lambda item: self.order[self.tier_of(item)])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item) -> None:
+        # Written before the test runs: if the process dies now, the harness knows where.
+        self.current = {"tier": self.tier_of(item), "test": item.nodeid.split("::")[-1]}
+        self.write()
+        reason = self.blocked_by(self.tier_of(item))
+        if reason:
+            pytest.skip(reason)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            self._record(item, report, call)
+
+    def _record(self, item, report, call) -> None:
+        entry: dict[str, Any] = {"test": item.nodeid.split("::")[-1],
+                                 "seconds": round(report.duration, 3)}
+        for name, value in getattr(report, "user_properties", []):
+            if name == "verdict":
+                entry["verdict"] = value
+            else:
+                entry.setdefault("properties", {})[name] = value
+        if report.skipped:
+            entry["outcome"] = SKIP
+            longrepr = report.longrepr
+            entry["reason"] = (longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+                               ).removeprefix("Skipped: ")
+        elif report.passed:
+            entry["outcome"] = PASS
+        else:
+            entry["outcome"] = ERROR if report.when == "setup" else FAIL
+            if call.excinfo is not None:
+                entry["exc_type"] = call.excinfo.typename
+                entry["message"] = _first_lines(str(call.excinfo.value), 20)
+            lines = report.longreprtext.splitlines()
+            entry["traceback"] = "\n".join(lines[-TRACEBACK_LINES:])
+        self.tests[self.tier_of(item)].append(entry)
+        self.current = None
+        self.write()
+
+    def pytest_sessionfinish(self, session) -> None:
+        self.write()
+
+
+def _first_lines(text: str, n: int) -> str:
+    return "\n".join(text.splitlines()[:n])
+
+
+class NetworkBlocked(RuntimeError):
+    """Raised when a tier opens a network connection: tiers run offline."""
+
+
+def _guard_network() -> None:
+    for name in ("connect", "connect_ex"):
+        real = getattr(socket.socket, name)
+
+        def guarded(self, address, _real=real):  # type: ignore[no-untyped-def]
+            if self.family in (socket.AF_INET, socket.AF_INET6):
+                raise NetworkBlocked(f"tiers run offline; a test tried to connect to {address!r}")
+            return _real(self, address)
+
+        setattr(socket.socket, name, guarded)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "tier(name): the tier a test belongs to")
+    if os.environ.get("COMPAT_ALLOW_NETWORK") != "1":
+        _guard_network()
+    config.pluginmanager.register(
+        TierRecorder(_plan(), os.environ.get("COMPAT_TIER_REPORT")), "compat-tiers")

@@ -1,0 +1,37 @@
+"""Sessions of xtts-compat. Thin by design: the logic lives in ``compat/``.
+
+    nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
+    nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
+    nox -s tests                        the suite's own tests
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))  # nox does not put the noxfile's folder there
+from compat import nox_cells  # noqa: E402
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["matrix"]
+nox.options.error_on_missing_interpreters = False
+
+MATRIX = nox_cells.load_or_exit()
+
+
+@nox.session(reuse_venv=True)
+@nox.parametrize(nox_cells.PARAM_NAMES, nox_cells.params(MATRIX))
+def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: str) -> None:
+    """One matrix cell: install its pins, run its tiers, write results/<cell>.json."""
+    nox_cells.run_matrix_cell(session, MATRIX, cell)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The suite's own tests (unit tests and real cells end to end)."""
+    session.install("-e", ".[test]")
+    nox_cells.show_versions(session)
+    session.run("pytest", *session.posargs)
