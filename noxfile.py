@@ -13,7 +13,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox does not put the noxfile's folder there
-from compat import nox_cells  # noqa: E402
+from compat import nox_cells
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["matrix"]

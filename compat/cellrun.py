@@ -3,6 +3,7 @@ benchmark can drive it; ``compat.nox_cells`` adapts a nox session to it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ from typing import Any
 from compat import results
 from compat.engines import Engine
 from compat.fingerprint import fingerprint
-from compat.install import install, stamp
+from compat.install import InstallResult, install, stamp
 from compat.machine import machine_info
 from compat.matrix import Cell
 from compat.progress import Progress
@@ -47,6 +48,7 @@ class CellRun:
     progress: Progress
     force: bool = False
     recreate_venv: Callable[[], None] | None = None
+    installer: Callable[..., InstallResult] = install
 
     @property
     def work_dir(self) -> Path:
@@ -54,8 +56,7 @@ class CellRun:
 
 
 def suite_digest(engine: Engine) -> str:
-    import hashlib
-
+    """Hash of the tier tests and the cell-side harness files."""
     sha = hashlib.sha256(engine.digest().encode())
     for rel in CELL_SIDE:
         sha.update((REPO / rel).read_bytes())
@@ -64,8 +65,9 @@ def suite_digest(engine: Engine) -> str:
 
 def interpreter_version(interpreter: str) -> str | None:
     try:
-        out = subprocess.run([interpreter, "-c", "import platform;print(platform.python_version())"],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [interpreter, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -130,7 +132,7 @@ def _install(run: CellRun, result: dict[str, Any]) -> None:
         progress.phase("install", "pins changed: recreating the environment")
         run.recreate_venv()
     progress.phase("install", f"{run.backend}: {' '.join(cell.requirements())}")
-    inst = install(run.venv, run.backend, reqs, cell.install,
+    inst = run.installer(run.venv, run.backend, reqs, cell.install,
                    log_path=run.work_dir / "install.log", timeout=cell.install_timeout,
                    on_tick=progress.tick)
     info = {"backend": inst.backend, "reused": inst.reused, "command": inst.command,

@@ -133,14 +133,19 @@ def freeze(backend: str, venv: Path) -> list[str]:
     return sorted(line for line in out.stdout.splitlines() if line and not line.startswith("#"))
 
 
-def resolver_message(output: str, max_lines: int = 25) -> str:
-    """The resolver's own explanation: from its first error line on."""
+EXCEPTION_LINE = re.compile(r"^\s*[A-Za-z_.]*(Error|Exception): .+")
+
+
+def resolver_message(output: str, max_lines: int = 12) -> str:
+    """The resolver's own explanation, from its first error line on, with the
+    exception a failed build raised (``RuntimeError: TTS requires python ...``) first."""
     lines = [ANSI.sub("", line).rstrip() for line in output.splitlines()]
-    for n, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith(("×", "error:", "ERROR:")):
-            return "\n".join(x for x in lines[n:n + max_lines] if x.strip())
-    return "\n".join(x for x in lines[-max_lines:] if x.strip())
+    start = next((n for n, line in enumerate(lines)
+                  if line.strip().startswith(("×", "error:", "ERROR:"))), None)
+    block = [x for x in lines[start if start is not None else -max_lines:] if x.strip()]
+    raised = [x.strip() for x in block if EXCEPTION_LINE.match(x)]
+    head = [raised[-1]] if raised else []
+    return "\n".join(head + block[:max_lines])
 
 
 def _python(venv: Path) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def find_python(version: str) -> str | None:
     """Absolute path of a working ``python{version}``, or None."""
     for candidate in _candidates(version):

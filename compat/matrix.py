@@ -205,11 +205,10 @@ class _Parser:
         seen: dict[str, Cell] = {}
         for cell in cells:
             if cell.id in seen:
-                raise self.fail(
-                    f"cell '{cell.id}' ({cell.source})", "id",
-                    f"duplicate cell id; also produced by {seen[cell.id].source}"
-                    " (give one of them an explicit id)",
-                )
+                first, again = (c.source.partition(": ")[2] for c in (seen[cell.id], cell))
+                where = again if again.startswith("cell '") else f"cell '{cell.id}' ({again})"
+                raise self.fail(where, "id", f"duplicate cell id; also produced by {first}"
+                                " (give one of them an explicit id)")
             seen[cell.id] = cell
         return Matrix(self.path, description, tuple(cells))
 
@@ -276,7 +275,8 @@ class _Parser:
         try:
             return {k: v.format(**values) if isinstance(v, str) else v for k, v in pins.items()}
         except (KeyError, IndexError, ValueError) as exc:
-            raise self.fail(where, "pins", f"bad template {exc}; use {{torch}} and the like")
+            raise self.fail(where, "pins",
+                            f"bad template {exc}; use {{torch}} and the like") from exc
 
     def _rules(self, rules: Any, where: str, key: str, allowed: set[str]
                ) -> list[dict[str, Any]]:

@@ -66,9 +66,9 @@ def _posargs(session: nox.Session) -> argparse.Namespace:
 def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, int, list[str]]:
     """Where this cell stands among the matrix sessions nox will run in this invocation."""
     try:
-        manifest = session._runner.manifest  # noqa: SLF001 - nox has no public queue API
-        done = [s for s in manifest._consumed if s.name == "matrix"]  # noqa: SLF001
-        queued = [s for s in manifest._queue if s.name == "matrix"]  # noqa: SLF001
+        manifest = session._runner.manifest
+        done = [s for s in manifest._consumed if s.name == "matrix"]
+        queued = [s for s in manifest._queue if s.name == "matrix"]
         remaining = [str(s.func.call_spec.get("cell", "?")) for s in queued]
         return len(done), len(done) + len(queued), remaining
     except AttributeError:

@@ -34,7 +34,8 @@ class Progress:
 
     def phase(self, name: str, detail: str = "") -> None:
         self._phase, self._phase_started = name, time.monotonic()
-        self.log(f"{self.prefix}: {name}{' - ' + detail if detail else ''} (elapsed {self.elapsed()})")
+        suffix = f" - {detail}" if detail else ""
+        self.log(f"{self.prefix}: {name}{suffix} (elapsed {self.elapsed()})")
 
     def tick(self, _seconds: float) -> None:
         running = _clock(time.monotonic() - self._phase_started)

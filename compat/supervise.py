@@ -8,6 +8,7 @@ with its cause; the harness and every other cell carry on.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -77,7 +78,8 @@ def supervise(
                 _kill_group(proc)
                 break
             if timeout and elapsed > timeout:
-                cause, detail = TIMEOUT, f"no result after {timeout:.0f} s (the cell's timeout); killed"
+                cause = TIMEOUT
+                detail = f"no result after {timeout:.0f} s (the cell's timeout); killed"
                 _kill_group(proc)
                 break
             if on_tick and time.monotonic() >= next_tick:
@@ -113,18 +115,14 @@ def _tree_rss(pid: int) -> int:
         return 0
     total = 0
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _signal_detail(signum: int) -> str:

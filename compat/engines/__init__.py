@@ -12,7 +12,7 @@ from compat.engines.base import Engine, Tier
 __all__ = ["Engine", "Tier", "all_engines", "get_engine"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_engines() -> dict[str, Engine]:
     found: dict[str, Engine] = {}
     for module in pkgutil.iter_modules(__path__):

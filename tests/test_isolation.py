@@ -1,0 +1,178 @@
+"""One cell that crashes, hangs or runs out of memory ends alone, with its cause recorded,
+and every other cell still runs and records. Small fake cells: a fake engine whose tier
+tests segfault, sleep or allocate; the install step is faked, the rest is the harness."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from compat.cellrun import CellRun, run_cell
+from compat.engines import Engine, Tier
+from compat.install import InstallResult
+from compat.matrix import Cell
+from compat.progress import Progress
+from compat.results import read_result, result_path
+from conftest import REPO
+
+FAKE = Engine(
+    name="fake",
+    distributions=("TTS",),
+    tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
+    tier_dir=REPO / "tests" / "fake_tiers",
+)
+
+
+def fake_install(venv, backend, reqs, options, **_):
+    return InstallResult(True, True, 0.0, backend, ["fake-install", *reqs],
+                         freeze=["fake==1.0"])
+
+
+def failing_install(venv, backend, reqs, options, **_):
+    return InstallResult(False, False, 1.5, backend, ["fake-install"],
+                         message="× No solution found when resolving dependencies")
+
+
+def make_run(tmp_path: Path, mode: str, monkeypatch, *, timeout=120.0, memory=None,
+             installer=fake_install, interpreter=sys.executable, lines=None) -> CellRun:
+    monkeypatch.setenv("COMPAT_FAKE_MODE", mode)
+    cell = Cell(id=f"fake-{mode}", python="3.11", tts="TTS==0.22.0", torch="2.1.2",
+                transformers="4.35.2", engine="fake", timeout=timeout, memory_limit=memory)
+    sink = lines if lines is not None else []
+    return CellRun(cell=cell, engine=FAKE, results_dir=tmp_path / "results",
+                   interpreter=interpreter, venv=Path(sys.prefix), backend="uv",
+                   progress=Progress(sink.append, cell.id, 1, 1), installer=installer)
+
+
+def statuses(result):
+    return {name: tier["status"] for name, tier in result["tiers"].items()}
+
+
+def test_passing_cell(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "pass", monkeypatch))
+    assert statuses(result) == {"install": "pass", "first": "pass", "second": "pass",
+                                "third": "pass"}
+    assert result["outcome"] == "completed"
+    assert (tmp_path / "results" / "fake-pass" / "junit.xml").exists()
+
+
+def test_failure_is_recorded_and_later_tier_not_run(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "fail", monkeypatch))
+    second = result["tiers"]["second"]
+    assert second["status"] == "fail"
+    assert second["exc_type"] == "ValueError"
+    assert second["message"] == "the second tier broke"
+    assert "raise ValueError" in second["traceback"]
+    assert result["tiers"]["third"]["status"] == "not-run"
+    assert "needs 'second', which is fail" in result["tiers"]["third"]["reason"]
+
+
+def test_skip_keeps_its_reason(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "skip", monkeypatch))
+    assert result["tiers"]["third"] == {**result["tiers"]["third"], "status": "skip",
+                                        "reason": "nothing to do on this device"}
+
+
+def test_segfault_is_recorded(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "segfault", monkeypatch))
+    assert result["outcome"] == "signal"
+    assert result["tiers"]["first"]["status"] == "pass"
+    second = result["tiers"]["second"]
+    assert (second["status"], second["exc_type"]) == ("error", "CellCrashed")
+    assert "SIGSEGV" in second["message"]
+    assert second["test"] == "test_second"
+    assert result["tiers"]["third"]["status"] == "not-run"
+
+
+def test_hang_is_killed_at_the_timeout(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "hang", monkeypatch, timeout=8))
+    assert result["outcome"] == "timeout"
+    second = result["tiers"]["second"]
+    assert (second["status"], second["exc_type"]) == ("error", "CellTimeout")
+    assert "8 s" in second["message"]
+
+
+def test_runaway_memory_is_killed_at_the_limit(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "oom", monkeypatch, memory=400 * 2**20))
+    assert result["outcome"] == "out-of-memory"
+    second = result["tiers"]["second"]
+    assert (second["status"], second["exc_type"]) == ("error", "OutOfMemory")
+    assert result["tier_run"]["peak_rss_mib"] > 400
+
+
+def test_install_failure_is_a_verdict(tmp_path, monkeypatch):
+    result = run_cell(make_run(tmp_path, "pass", monkeypatch, installer=failing_install))
+    assert result["outcome"] == "install-failed"
+    assert result["tiers"]["install"]["status"] == "fail"
+    assert "No solution found" in result["tiers"]["install"]["message"]
+    assert {s for n, s in statuses(result).items() if n != "install"} == {"not-run"}
+
+
+def test_missing_interpreter_is_a_verdict(tmp_path, monkeypatch):
+    run = make_run(tmp_path, "pass", monkeypatch, interpreter=None)
+    result = run_cell(run)
+    assert result["tiers"]["install"]["exc_type"] == "InterpreterNotFound"
+
+
+def test_bad_cells_leave_the_others_intact(tmp_path, monkeypatch):
+    """A sequence of cells like a matrix run: every one writes its result."""
+    modes = ["pass", "segfault", "hang", "oom", "fail"]
+    for mode in modes:
+        run_cell(make_run(tmp_path, mode, monkeypatch, timeout=8, memory=400 * 2**20))
+    results = {m: read_result(result_path(tmp_path / "results", f"fake-{m}")) for m in modes}
+    assert all(results.values())
+    assert [results[m]["outcome"] for m in modes] == [
+        "completed", "signal", "timeout", "out-of-memory", "completed"]
+
+
+def test_current_result_is_not_rerun_unless_forced(tmp_path, monkeypatch):
+    lines: list[str] = []
+    first = run_cell(make_run(tmp_path, "pass", monkeypatch))
+    again = run_cell(make_run(tmp_path, "pass", monkeypatch, lines=lines))
+    assert again["started_at"] == first["started_at"]
+    assert any("up to date" in line for line in lines)
+    run = make_run(tmp_path, "pass", monkeypatch)
+    run.force = True
+    forced = run_cell(run)
+    assert forced["fingerprint"] == first["fingerprint"]
+    stored = json.loads(result_path(tmp_path / "results", "fake-pass").read_text())
+    assert stored["finished_at"] == forced["finished_at"]
+
+
+def test_progress_names_cell_phase_and_elapsed(tmp_path, monkeypatch):
+    lines: list[str] = []
+    run_cell(make_run(tmp_path, "pass", monkeypatch, lines=lines))
+    text = "\n".join(lines)
+    assert "[cell 1/1] fake-pass: install" in text
+    assert "tiers - first, second, third (elapsed" in text
+    assert "finished in" in text
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_tier_runs_are_offline(tmp_path, monkeypatch, guarded):
+    """The cell-side socket guard refuses TCP connections unless explicitly allowed."""
+    import subprocess
+
+    code = ("import socket,pytest,sys\n"
+            "@pytest.mark.tier('net')\n"
+            "def test_net():\n"
+            "    s = socket.socket()\n"
+            "    try:\n"
+            "        s.connect_ex(('127.0.0.1', 9))\n"
+            "    finally:\n"
+            "        s.close()\n")
+    (tmp_path / "test_net.py").write_text(code)
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+           "COMPAT_ALLOW_NETWORK": "0" if guarded else "1",
+           "COMPAT_TIER_PLAN": json.dumps([{"name": "net"}])}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "compat.tierplugin",
+                          "-p", "no:cacheprovider", "-c", str(REPO / "compat/engines/tiers.ini"),
+                          str(tmp_path / "test_net.py")], env=env, capture_output=True,
+                         text=True, cwd=tmp_path)
+    if guarded:
+        assert out.returncode == 1 and "NetworkBlocked" in out.stdout
+    else:
+        assert out.returncode == 0, out.stdout

@@ -1,0 +1,138 @@
+"""The matrix through real nox: listing, refusal of bad matrix files, and real cells of
+matrices/smoke.toml installed with uv and tested end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+RELEASE_ERA = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
+SEED_BROKEN = "tts0.22.0-torch2.9.1-tf4.57.3-py3.11"
+PY312_LEGACY = "tts0.22.0-torch2.5.1-tf4.46.2-py3.12"
+
+
+def nox(*args: str, env: dict[str, str] | None = None, timeout: float = 120
+        ) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), *args],
+                          capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=REPO)
+
+
+def test_list_json_has_one_session_per_cell():
+    out = nox("-l", "--json")
+    assert out.returncode == 0, out.stderr
+    sessions = [s for s in json.loads(out.stdout) if s["name"] == "matrix"]
+    assert len(sessions) >= 12
+    for s in sessions:
+        assert {"cell", "tts", "torch", "transformers"} <= set(s["call_spec"])
+        assert s["session"] == f"matrix(cell='{s['call_spec']['cell']}')"
+    cells = {s["call_spec"]["cell"]: s for s in sessions}
+    assert PY312_LEGACY in cells and "latest" in cells
+    assert cells[PY312_LEGACY]["python"].endswith("3.12") or cells[PY312_LEGACY]["python"] is False
+    assert "canary" in cells["latest"]["tags"]
+
+
+def test_keyword_and_tag_selection():
+    by_tag = nox("-l", "--json", "-t", "canary")
+    assert [s["call_spec"]["cell"] for s in json.loads(by_tag.stdout)] == ["latest"]
+    by_kw = nox("-l", "--json", "-k", "coqui and not latest")
+    assert {s["call_spec"]["tts"].split("==")[0] for s in json.loads(by_kw.stdout)} == {
+        "coqui-tts", "coqui-tts[codec]"}
+
+
+BAD = {
+    "specifier": ("[[grid]]\npython=['3.11']\ntts=['TTS==0.22.0']\ntorch=['2.1.2']\n"
+                  "transformers=['4.35.2']\nexclude=[{torch='>>2.6'}]\n",
+                  "[[grid]] #1: key 'exclude[0].torch': invalid PEP 440 specifier '>>2.6'"),
+    "unknown-key": ("[[cell]]\nid='c1'\npython='3.11'\ntts='TTS==0.22.0'\ntorch='2.1.2'\n"
+                    "transformers='4.35.2'\ntorchaudio='2.1.2'\n",
+                    "cell 'c1' ([[cell]] #1): key 'torchaudio': unknown key"),
+    "duplicate": ("[[cell]]\nid='c1'\npython='3.11'\ntts='TTS==0.22.0'\ntorch='2.1.2'\n"
+                  "transformers='4.35.2'\n" * 2, "cell 'c1' ([[cell]] #2): key 'id': duplicate"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_matrix_is_refused_before_anything_runs(tmp_path, kind):
+    text, expected = BAD[kind]
+    matrix = tmp_path / f"bad-{kind}.toml"
+    matrix.write_text(text)
+    results = tmp_path / "results"
+    out = nox("-s", "matrix", env={"COMPAT_MATRIX": str(matrix), "COMPAT_RESULTS": str(results)})
+    assert out.returncode == 2
+    assert f"{matrix}: {expected}" in out.stderr
+    assert not results.exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run every cell of matrices/smoke.toml through nox, for real (uv installs)."""
+    results = tmp_path_factory.mktemp("results")
+    env = {"COMPAT_MATRIX": str(REPO / "matrices" / "smoke.toml"), "COMPAT_RESULTS": str(results)}
+    out = nox("-s", "matrix", "--", "--force", env=env, timeout=2400)
+    print(out.stdout[-5000:], out.stderr[-5000:])
+    return out, results, env
+
+
+def load(results: Path, cell: str) -> dict:
+    return json.loads((results / f"{cell}.json").read_text())
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(2700)
+def test_smoke_matrix_exits_zero_whatever_the_verdicts(smoke_run):
+    out, results, _ = smoke_run
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[cell 1/3]" in out.stderr and "[cell 3/3]" in out.stderr
+    assert sorted(p.name for p in results.glob("*.json")) == sorted(
+        f"{c}.json" for c in (RELEASE_ERA, SEED_BROKEN, PY312_LEGACY))
+
+
+@pytest.mark.e2e
+def test_release_era_cell_imports(smoke_run):
+    result = load(smoke_run[1], RELEASE_ERA)
+    assert result["tiers"]["install"]["status"] == "pass"
+    assert result["tiers"]["import"]["status"] == "pass"
+    assert result["resolved"]["torch"].startswith("2.1.2")
+    assert result["resolved"]["transformers"] == "4.35.2"
+    assert "cpu" in result["devices"]
+    assert any(line.startswith("TTS==0.22.0") for line in result["freeze"])
+    assert (smoke_run[1] / RELEASE_ERA / "junit.xml").exists()
+
+
+@pytest.mark.e2e
+def test_seed_broken_cell_fails_import_on_beam_search_scorer(smoke_run):
+    tier = load(smoke_run[1], SEED_BROKEN)["tiers"]["import"]
+    assert tier["status"] == "fail"
+    assert tier["exc_type"] == "ImportError"
+    assert "cannot import name 'BeamSearchScorer'" in tier["message"]
+
+
+@pytest.mark.e2e
+def test_python312_cell_records_install_failure_naming_python(smoke_run):
+    result = load(smoke_run[1], PY312_LEGACY)
+    install = result["tiers"]["install"]
+    assert result["outcome"] == "install-failed"
+    assert install["status"] == "fail"
+    assert "< 3.12" in install["message"] or "<3.12" in install["message"]
+    assert result["tiers"]["import"]["status"] == "not-run"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_rerun_reuses_current_result(smoke_run):
+    _, results, env = smoke_run
+    before = load(results, RELEASE_ERA)
+    out = nox("-s", f"matrix(cell='{RELEASE_ERA}')", env=env, timeout=600)
+    assert out.returncode == 0
+    assert "up to date" in out.stderr
+    assert load(results, RELEASE_ERA)["started_at"] == before["started_at"]
