@@ -2,6 +2,7 @@
 
     nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
+    nox -s fixtures                     build and verify the offline tiny XTTS v2
     nox -s tests                        the suite's own tests
 """
 
@@ -23,6 +24,13 @@ MATRIX = nox_cells.load_or_exit()
 
 
 @nox.session(reuse_venv=True)
+@nox.parametrize("python, engine", nox_cells.fixture_params())
+def fixtures(session: nox.Session, engine: str) -> None:
+    """Build (once) and verify the engine's canonical offline fixture (-- --rebuild)."""
+    nox_cells.build_fixture(session, engine)
+
+
+@nox.session(reuse_venv=True, requires=["fixtures"])
 @nox.parametrize(nox_cells.PARAM_NAMES, nox_cells.params(MATRIX))
 def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: str) -> None:
     """One matrix cell: install its pins, run its tiers, write results/<cell>.json."""

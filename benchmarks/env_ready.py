@@ -86,7 +86,7 @@ def main() -> None:
     print("| backend | cache | seconds | ratio to uv warm |\n|---|---|---:|---:|")
     for backend, name, seconds in rows:
         label = "virtualenv+pip" if backend == "virtualenv" else backend
-        print(f"| {label} | {name} | {seconds:.1f} | {seconds / base:.2f} |")
+        print(f"| {label} | {name} | {seconds:.2f} | {seconds / base:.3f} |")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import nox
 
-from compat.cellrun import REPO, CellRun, run_cell
+from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
 from compat.engines import all_engines, get_engine
+from compat.install import install
 from compat.interpreters import find_python
-from compat.matrix import Matrix, MatrixError, load_matrix
+from compat.matrix import InstallOptions, Matrix, MatrixError, load_matrix
 from compat.progress import Progress
 
 DEFAULT_MATRIX = REPO / "matrices" / "default.toml"
@@ -101,3 +103,51 @@ def show_versions(session: nox.Session) -> None:
         session.run("uv", "pip", "list", external=True)
     else:
         session.run("python", "-m", "pip", "list", "--disable-pip-version-check")
+
+
+def fixture_params() -> list[Any]:
+    """One ``fixtures(engine=...)`` session per engine that has a fixture."""
+    return [nox.param(find_python(e.fixture.python) or False, name, id=f"engine='{name}'")
+            for name, e in sorted(all_engines().items()) if e.fixture is not None]
+
+
+def build_fixture(session: nox.Session, engine_name: str) -> None:
+    """Verify the cached canonical fixture, or build it in its known environment.
+
+    The build goes to a temporary folder renamed into place once verified, so a failed
+    or interrupted build never leaves a half fixture in the cache.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s fixtures --")
+    parser.add_argument("--rebuild", action="store_true", help="build even if cached")
+    parser.add_argument("--seed", type=int, default=None)
+    opts, _ = parser.parse_known_args(session.posargs)
+    spec = get_engine(engine_name).fixture
+    assert spec is not None
+    folder = spec.folder() if opts.seed is None else spec.folder(opts.seed)
+    if folder.is_dir() and not opts.rebuild:
+        try:
+            spec.verify(folder)
+            session.log(f"fixture {folder}: present and verified (-- --rebuild to rebuild)")
+            return
+        except Exception as exc:  # a bad cache entry is rebuilt, and said so
+            session.warn(f"fixture {folder}: {exc}; rebuilding")
+    if not session.python:
+        session.error(f"no Python {spec.python} interpreter to build the {engine_name} fixture")
+    venv = Path(session.virtualenv.location)
+    logs = folder.parent / "logs"
+    session.log(f"fixture environment: {' '.join(spec.requirements)}")
+    inst = install(venv, session.venv_backend, list(spec.requirements), InstallOptions(),
+                   log_path=logs / f"{engine_name}-install.log")
+    if not inst.ok:
+        session.error(f"cannot install the fixture environment:\n{inst.message}")
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    args = ["python", "-m", spec.builder, "--out", str(tmp)]
+    if opts.seed is not None:
+        args += ["--seed", str(opts.seed)]
+    session.run(*args, env={**OFFLINE_ENV, "PYTHONPATH": str(REPO)})
+    spec.verify(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    session.log(f"fixture {folder}: built and verified")

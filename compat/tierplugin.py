@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from typing import Any
@@ -25,6 +26,7 @@ PASS, FAIL, ERROR, SKIP, NOT_RUN = "pass", "fail", "error", "skip", "not-run"
 REFINED = ("diverged",)
 NOT_RUN_PREFIX = "not-run: "
 TRACEBACK_LINES = 40
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _plan() -> list[dict[str, Any]]:
@@ -133,9 +135,9 @@ class TierRecorder:
             entry["outcome"] = ERROR if report.when == "setup" else FAIL
             if call.excinfo is not None:
                 entry["exc_type"] = call.excinfo.typename
-                entry["message"] = _first_lines(str(call.excinfo.value), 20)
+                entry["message"] = _first_lines(ANSI.sub("", str(call.excinfo.value)), 20)
             lines = report.longreprtext.splitlines()
-            entry["traceback"] = "\n".join(lines[-TRACEBACK_LINES:])
+            entry["traceback"] = ANSI.sub("", "\n".join(lines[-TRACEBACK_LINES:]))
         self.tests[self.tier_of(item)].append(entry)
         self.current = None
         self.write()

@@ -7,9 +7,9 @@ import functools
 import importlib
 import pkgutil
 
-from compat.engines.base import Engine, Tier
+from compat.engines.base import Engine, FixtureSpec, Tier
 
-__all__ = ["Engine", "Tier", "all_engines", "get_engine"]
+__all__ = ["Engine", "FixtureSpec", "Tier", "all_engines", "get_engine"]
 
 
 @functools.cache

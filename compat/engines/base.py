@@ -19,6 +19,19 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class FixtureSpec:
+    """How an engine's canonical fixture is built: once, in one known environment."""
+
+    python: str
+    requirements: tuple[str, ...]
+    #: Run as ``python -m <builder> --out DIR --seed N`` inside that environment.
+    builder: str
+    #: The cached folder, and a check raising an error that names a bad file.
+    folder: Callable[[], Path]
+    verify: Callable[[Path], object]
+
+
+@dataclass(frozen=True)
 class Engine:
     name: str
     #: Distributions a cell's ``tts`` axis may name (one import name, several lines).
@@ -31,6 +44,7 @@ class Engine:
     harness_requirements: tuple[str, ...] = ("pytest>=7", "pytest-timeout")
     #: Copies the fixture into the cell's work folder; returns environment variables.
     prepare: Callable[[Path], Mapping[str, str]] | None = field(default=None, compare=False)
+    fixture: FixtureSpec | None = field(default=None, compare=False)
 
     def plan(self) -> list[dict[str, object]]:
         return [{"name": t.name, "needs": list(t.needs)} for t in self.tiers]
