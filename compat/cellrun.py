@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -186,8 +187,9 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     report.unlink(missing_ok=True)
     extra = {"COMPAT_TIER_PLAN": json.dumps(engine.plan()), "COMPAT_TIER_REPORT": str(report),
              "COMPAT_CELL_ID": cell.id}
+    scratch = run.work_dir / "scratch"
     if engine.prepare:
-        extra.update(engine.prepare(run.work_dir))
+        extra.update(engine.prepare(scratch))
     cmd = [str(run.venv / "bin" / "python"), "-m", "pytest", str(engine.tier_dir),
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
            "-p", "compat.tierplugin", "-v", "-rA",
@@ -202,6 +204,8 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     out = supervise(cmd, log_path=run.work_dir / "tiers.log", env=_cell_env(run, extra),
                     cwd=run.work_dir, timeout=cell.timeout, memory_limit=cell.memory_limit,
                     on_line=echo, on_tick=run.progress.tick)
+    if os.environ.get("COMPAT_KEEP_SCRATCH") != "1":
+        shutil.rmtree(scratch, ignore_errors=True)  # the cell's model copy: 100 MB or more
     result["tiers"].update(merge_tier_report(engine, report, out))
     result["artifacts"] = {"junit": f"{cell.id}/junit.xml", "tiers_log": f"{cell.id}/tiers.log"}
     result["outcome"] = "completed" if out.cause == EXITED else out.cause

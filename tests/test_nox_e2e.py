@@ -136,3 +136,48 @@ def test_rerun_reuses_current_result(smoke_run):
     assert out.returncode == 0
     assert "up to date" in out.stderr
     assert load(results, RELEASE_ERA)["started_at"] == before["started_at"]
+
+
+@pytest.mark.e2e
+def test_release_era_cell_loads_a_fresh_copy_of_the_fixture(smoke_run):
+    from fixtures import store
+
+    load_tier = load(smoke_run[1], RELEASE_ERA)["tiers"]["load"]
+    assert load_tier["status"] == "pass"
+    checkpoint = next(t for t in load_tier["tests"] if t["test"] == "test_load_checkpoint")
+    assert checkpoint["properties"]["model_pth_rewritten"] is False
+    assert {t["test"] for t in load_tier["tests"]} == {"test_load_checkpoint",
+                                                        "test_load_tts_api"}
+    store.cached_fixture()  # the cached fixture still matches its manifest
+
+
+@pytest.mark.e2e
+def test_fixture_is_refused_by_torch_2_6_weights_only_like_the_release(smoke_run, tmp_path):
+    """The proof of faithfulness: torch >= 2.6 refuses our model.pth exactly as users report."""
+    from fixtures import store
+
+    python = load(smoke_run[1], SEED_BROKEN)["probe"]["executable"]
+    copy = store.hand_out(store.cached_fixture(), tmp_path / "model")
+    code = "import sys, torch; torch.load(sys.argv[1])"
+    out = subprocess.run([python, "-c", code, str(copy / "model.pth")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode != 0
+    assert ("Unsupported global: GLOBAL TTS.tts.configs.xtts_config.XttsConfig"
+            in out.stderr), out.stderr[-2000:]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
+def test_fixture_build_is_byte_identical(tmp_path, smoke_run):
+    """`nox -s fixtures` from nothing, twice (two empty caches): identical manifests."""
+    manifests = []
+    for n in (1, 2):
+        cache = tmp_path / f"cache{n}"
+        out = nox("-s", "fixtures", env={"XTTS_COMPAT_CACHE": str(cache)}, timeout=900)
+        assert out.returncode == 0, out.stderr[-3000:]
+        (built,) = [p for p in cache.iterdir() if p.name.startswith("xtts-tiny-")]
+        manifests.append(json.loads((built / "manifest.json").read_text()))
+    assert manifests[0]["files"] == manifests[1]["files"]
+    sizes = sum(f["size"] for f in manifests[0]["files"].values())
+    assert sizes < 100 * 10**6
+    assert manifests[0]["built_with"]["TTS"] == "0.22.0"
