@@ -3,6 +3,7 @@
     nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
     nox -s fixtures                     build and verify the offline tiny XTTS v2
+    nox -s golden                       regenerate fixtures/golden from the reference cell
     nox -s tests                        the suite's own tests
 """
 
@@ -28,6 +29,13 @@ MATRIX = nox_cells.load_or_exit()
 def fixtures(session: nox.Session, engine: str) -> None:
     """Build (once) and verify the engine's canonical offline fixture (-- --rebuild)."""
     nox_cells.build_fixture(session, engine)
+
+
+@nox.session(reuse_venv=True, requires=["fixtures"])
+@nox.parametrize("python, engine", nox_cells.fixture_params())
+def golden(session: nox.Session, engine: str) -> None:
+    """Regenerate the golden output (fixtures/golden/) from the engine's reference cell."""
+    nox_cells.make_golden(session, engine)
 
 
 @nox.session(reuse_venv=True, requires=["fixtures"])

@@ -192,7 +192,7 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
         extra.update(engine.prepare(scratch))
     cmd = [str(run.venv / "bin" / "python"), "-m", "pytest", str(engine.tier_dir),
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
-           "-p", "compat.tierplugin", "-v", "-rA",
+           "-p", "compat.tierplugin", "-v",
            "--junitxml", str(run.work_dir / "junit.xml")]
     names = ", ".join(t.name for t in engine.tiers)
     run.progress.phase("tiers", names)

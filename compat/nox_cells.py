@@ -107,7 +107,8 @@ def show_versions(session: nox.Session) -> None:
 
 def fixture_params() -> list[Any]:
     """One ``fixtures(engine=...)`` session per engine that has a fixture."""
-    return [nox.param(find_python(e.fixture.python) or False, name, id=f"engine='{name}'")
+    return [nox.param(find_python(e.fixture.reference.python) or False, name,
+                      id=f"engine='{name}'")
             for name, e in sorted(all_engines().items()) if e.fixture is not None]
 
 
@@ -132,11 +133,12 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
         except Exception as exc:  # a bad cache entry is rebuilt, and said so
             session.warn(f"fixture {folder}: {exc}; rebuilding")
     if not session.python:
-        session.error(f"no Python {spec.python} interpreter to build the {engine_name} fixture")
+        session.error(f"no Python {spec.reference.python} to build the {engine_name} fixture")
     venv = Path(session.virtualenv.location)
     logs = folder.parent / "logs"
-    session.log(f"fixture environment: {' '.join(spec.requirements)}")
-    inst = install(venv, session.venv_backend, list(spec.requirements), InstallOptions(),
+    requirements = spec.reference.requirements()
+    session.log(f"fixture environment: {' '.join(requirements)}")
+    inst = install(venv, session.venv_backend, requirements, InstallOptions(),
                    log_path=logs / f"{engine_name}-install.log")
     if not inst.ok:
         session.error(f"cannot install the fixture environment:\n{inst.message}")
@@ -151,3 +153,24 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
         shutil.rmtree(folder)
     os.replace(tmp, folder)
     session.log(f"fixture {folder}: built and verified")
+
+
+def make_golden(session: nox.Session, engine_name: str) -> None:
+    """Run the engine's reference cell with the golden writer on: the synth tier saves its
+    codes, first-step logits and waveform where every other cell will look for them."""
+    engine = get_engine(engine_name)
+    assert engine.fixture is not None and engine.golden_dir is not None
+    target = engine.golden_dir(engine.fixture.folder())
+    os.environ["COMPAT_WRITE_GOLDEN"] = str(target)
+    try:
+        run = CellRun(cell=engine.fixture.reference, engine=engine,
+                      results_dir=results_dir() / "golden", interpreter=str(session.python),
+                      venv=Path(session.virtualenv.location), backend=session.venv_backend,
+                      progress=Progress(session.log, "golden", 1, 1), force=True)
+        result = run_cell(run)
+    finally:
+        del os.environ["COMPAT_WRITE_GOLDEN"]
+    bad = {n: t["status"] for n, t in result["tiers"].items() if t["status"] != "pass"}
+    if bad:
+        session.error(f"the reference cell did not pass ({bad}); golden output not trusted")
+    session.log(f"golden output written to {target}")

@@ -65,9 +65,12 @@ class TierRecorder:
                 return {"status": NOT_RUN, "reason": reason[len(NOT_RUN_PREFIX):],
                         "tests": tests}
             return {"status": SKIP, "reason": reason, "seconds": seconds, "tests": tests}
-        verdicts = [t["verdict"] for t in ran if t.get("verdict") in REFINED]
-        status = verdicts[0] if verdicts else PASS
-        return {"status": status, "seconds": seconds, "tests": tests}
+        refined = [t for t in ran if t.get("verdict") in REFINED]
+        if refined:
+            first = refined[0]
+            return {"status": first["verdict"], "seconds": seconds, "test": first["test"],
+                    "message": first.get("properties", {}).get("divergence"), "tests": tests}
+        return {"status": PASS, "seconds": seconds, "tests": tests}
 
     def blocked_by(self, tier: str) -> str | None:
         for need in self.needs.get(tier, []):

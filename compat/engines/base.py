@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.matrix import Cell
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -20,10 +22,10 @@ class Tier:
 
 @dataclass(frozen=True)
 class FixtureSpec:
-    """How an engine's canonical fixture is built: once, in one known environment."""
+    """How an engine's canonical fixture is built: once, in the reference cell's
+    environment, which also produces the golden output every other cell is compared to."""
 
-    python: str
-    requirements: tuple[str, ...]
+    reference: Cell
     #: Run as ``python -m <builder> --out DIR --seed N`` inside that environment.
     builder: str
     #: The cached folder, and a check raising an error that names a bad file.
@@ -45,6 +47,8 @@ class Engine:
     #: Copies the fixture into the cell's work folder; returns environment variables.
     prepare: Callable[[Path], Mapping[str, str]] | None = field(default=None, compare=False)
     fixture: FixtureSpec | None = field(default=None, compare=False)
+    #: Where the committed golden output for a fixture folder lives.
+    golden_dir: Callable[[Path], Path] | None = field(default=None, compare=False)
 
     def plan(self) -> list[dict[str, object]]:
         return [{"name": t.name, "needs": list(t.needs)} for t in self.tiers]

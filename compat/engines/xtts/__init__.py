@@ -6,14 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, FixtureSpec, Tier
+from compat.matrix import Cell
+
+GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 from fixtures import store
 from fixtures.manifest import FixtureError, verify
 
 #: The canonical fixture is built where the released checkpoint's classes live at the
 #: release's module paths: the release-era stack of the original line.
 FIXTURE = FixtureSpec(
-    python="3.11",
-    requirements=("TTS==0.22.0", "torch==2.1.2", "torchaudio==2.1.2", "transformers==4.35.2"),
+    reference=Cell(id="tts0.22.0-torch2.1.2-tf4.35.2-py3.11", python="3.11", tts="TTS==0.22.0",
+                   torch="2.1.2", transformers="4.35.2", pins=(("torchaudio", "2.1.2"),),
+                   source="compat/engines/xtts (the reference cell)"),
     builder="fixtures.build_xtts",
     folder=store.canonical_dir,
     verify=verify,
@@ -34,8 +38,16 @@ def prepare(work_dir: Path) -> Mapping[str, str]:
         store.hand_out(source, dest)
     except (FixtureError, OSError) as exc:
         return {"XTTS_FIXTURE_ERROR": str(exc)}
-    return {"XTTS_FIXTURE_DIR": str(dest), "XTTS_FIXTURE_SOURCE": str(source),
-            "XTTS_FIXTURE_KIND": kind}
+    env = {"XTTS_FIXTURE_DIR": str(dest), "XTTS_FIXTURE_SOURCE": str(source),
+           "XTTS_FIXTURE_KIND": kind}
+    if kind == "tiny-fixture":
+        env["XTTS_GOLDEN_DIR"] = str(golden_dir(source))
+    return env
+
+
+def golden_dir(fixture: Path) -> Path:
+    """The committed golden output for a fixture (same builder version and seed)."""
+    return GOLDEN_ROOT / fixture.name
 
 
 ENGINE = Engine(
@@ -45,8 +57,13 @@ ENGINE = Engine(
         Tier("import", description="import TTS, the Xtts model class and the TTS API"),
         Tier("load", needs=("import",),
              description="a fresh copy of the model through Xtts.load_checkpoint and TTS.api"),
+        Tier("synth", needs=("load",),
+             description="inference judged on the audio and against the golden output"),
+        Tier("stream", needs=("synth",),
+             description="inference_stream: several sound chunks, agreeing with synth"),
     ),
     tier_dir=Path(__file__).parent / "tiers",
     prepare=prepare,
     fixture=FIXTURE,
+    golden_dir=golden_dir,
 )

@@ -30,3 +30,30 @@ def xtts_config(model_dir):
     config = XttsConfig()
     config.load_json(str(model_dir / "config.json"))
     return config
+
+
+@pytest.fixture(scope="session")
+def fixture_kind() -> str:
+    return os.environ.get("XTTS_FIXTURE_KIND", "tiny-fixture")
+
+
+@pytest.fixture(scope="session")
+def model(model_dir, xtts_config):
+    import xtts_run
+
+    return xtts_run.load_model(model_dir, xtts_config)
+
+
+@pytest.fixture(scope="session")
+def latents(model, model_dir):
+    import xtts_run
+
+    return xtts_run.conditioning(model, model_dir)
+
+
+@pytest.fixture(scope="session")
+def synthesis(model, latents):
+    """The reference synthesis of this cell: fixed text, seed and greedy decoding."""
+    import xtts_run
+
+    return xtts_run.synthesize(model, xtts_run.TEXT, *latents)

@@ -1,0 +1,47 @@
+"""Tier stream: inference_stream yields several chunks of sound audio; its decoding agrees
+with the non-streamed synthesis (same greedy settings)."""
+
+import time
+
+import numpy as np
+import pytest
+import xtts_run
+
+pytestmark = pytest.mark.tier("stream")
+
+#: inference_stream takes no num_beams; every other decoding setting is the synth tier's.
+STREAM_CHUNK = 20
+
+
+def test_stream(model, latents, synthesis, xtts_config, record_property):
+    import torch
+
+    settings = {k: v for k, v in xtts_run.decoding().items() if k != "num_beams"}
+    torch.manual_seed(xtts_run.SEED)
+    chunks, first = [], None
+    started = time.perf_counter()
+    with torch.inference_mode():
+        for chunk in model.inference_stream(xtts_run.TEXT, xtts_run.LANGUAGE, *latents,
+                                            stream_chunk_size=STREAM_CHUNK, **settings):
+            if first is None:
+                first = time.perf_counter() - started
+            chunks.append(chunk.detach().cpu().numpy().reshape(-1))
+    total = time.perf_counter() - started
+    wav = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    record_property("chunks", len(chunks))
+    record_property("first_chunk_seconds", round(first or 0.0, 3))
+    record_property("stream_seconds", round(total, 3))
+    record_property("audio_seconds", round(wav.size / xtts_run.SAMPLE_RATE, 3))
+    ratio = wav.size / max(synthesis.wav.size, 1)
+    record_property("length_ratio_to_synth", round(ratio, 4))
+    n = min(wav.size, synthesis.wav.size)
+    if n > 1:
+        record_property("correlation_with_synth",
+                        round(float(np.corrcoef(wav[:n], synthesis.wav[:n])[0, 1]), 4))
+    assert len(chunks) > 1, f"expected several chunks, got {len(chunks)}"
+    problems = xtts_run.audio_problems(wav, xtts_config.model_args.gpt_max_audio_tokens,
+                                       xtts_run.TEXT)
+    assert not problems, "; ".join(problems)
+    # Same greedy decoding: the streamed audio covers the same codes, so about the same
+    # length (chunks are vocoded apart and cross-faded, so samples differ).
+    assert 0.8 <= ratio <= 1.2, f"streamed audio is {ratio:.2f}x the non-streamed length"
