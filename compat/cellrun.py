@@ -33,7 +33,8 @@ PROGRESS_LINE = re.compile(r"\[\s*\d+%\]$")
 #: Environment of every tier run: offline, no prompts, unbuffered.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "COQUI_TOS_AGREED": "1", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "MPLBACKEND": "Agg", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+               "MPLBACKEND": "Agg", "PYTORCH_ENABLE_MPS_FALLBACK": "1",
+               "TRAINER_TELEMETRY": "0"}  # the coqui trainer pings a tracker otherwise
 
 
 @dataclass
@@ -243,8 +244,10 @@ def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, A
                 died_in = tier.name
             if tier.name == died_in:
                 test = current["test"] if current and current["tier"] == tier.name else None
+                last = [x for x in out.output_tail.splitlines() if x.strip()][-1:]
+                message = f"{out.detail}: {last[0].strip()}" if last else out.detail
                 tiers[tier.name] = results.tier_status(
-                    "error", exc_type=cause, message=out.detail, test=test,
+                    "error", exc_type=cause, message=message, test=test,
                     traceback=out.output_tail[-4000:])
                 after = True
             elif after:

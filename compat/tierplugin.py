@@ -157,7 +157,18 @@ class NetworkBlocked(RuntimeError):
     """Raised when a tier opens a network connection: tiers run offline."""
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "", None)
+
+
 def _guard_network() -> None:
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host not in LOCAL_HOSTS and not str(host).startswith("127."):
+            raise NetworkBlocked(f"tiers run offline; a test tried to resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     for name in ("connect", "connect_ex"):
         real = getattr(socket.socket, name)
 

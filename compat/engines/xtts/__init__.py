@@ -61,6 +61,8 @@ ENGINE = Engine(
              description="inference judged on the audio and against the golden output"),
         Tier("stream", needs=("synth",),
              description="inference_stream: several sound chunks, agreeing with synth"),
+        Tier("finetune", needs=("load",),
+             description="GPTTrainer steps on the fixture's dataset; checkpoint reload"),
     ),
     tier_dir=Path(__file__).parent / "tiers",
     prepare=prepare,

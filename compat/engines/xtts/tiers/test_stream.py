@@ -9,14 +9,18 @@ import xtts_run
 
 pytestmark = pytest.mark.tier("stream")
 
-#: inference_stream takes no num_beams; every other decoding setting is the synth tier's.
 STREAM_CHUNK = 20
+#: TTS 0.22.0 streams only when sampling (greedy returns a tensor, not a generator:
+#: "'Tensor' object is not an iterator"). Sampling from the top 1 token is greedy, so the
+#: streamed codes equal the synth tier's. inference_stream takes no num_beams.
+STREAM_OVERRIDES = {"do_sample": True, "top_k": 1}
 
 
 def test_stream(model, latents, synthesis, xtts_config, record_property):
     import torch
 
     settings = {k: v for k, v in xtts_run.decoding().items() if k != "num_beams"}
+    settings.update(STREAM_OVERRIDES)
     torch.manual_seed(xtts_run.SEED)
     chunks, first = [], None
     started = time.perf_counter()
