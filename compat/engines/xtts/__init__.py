@@ -7,10 +7,10 @@ from pathlib import Path
 
 from compat.engines.base import Engine, FixtureSpec, Tier
 from compat.matrix import Cell
-
-GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 from fixtures import store
 from fixtures.manifest import FixtureError, verify
+
+GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 
 #: The canonical fixture is built where the released checkpoint's classes live at the
 #: release's module paths: the release-era stack of the original line.

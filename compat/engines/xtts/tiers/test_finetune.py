@@ -11,6 +11,7 @@ import os
 import shutil
 
 import pytest
+
 import xtts_run
 
 pytestmark = pytest.mark.tier("finetune")

@@ -1,11 +1,13 @@
 """Tier synth: conditioning latents from the reference speech, then inference, judged on
 the audio itself and against the golden output of the release-era cell."""
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
 import xtts_run
 from conftest import sha256
 
@@ -89,8 +91,6 @@ def _versions():
 
     found = {}
     for name in ("TTS", "coqui-tts", "torch", "transformers"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return found
