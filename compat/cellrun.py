@@ -187,7 +187,8 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     report = run.work_dir / "tiers.json"
     report.unlink(missing_ok=True)
     extra = {"COMPAT_TIER_PLAN": json.dumps(engine.plan()), "COMPAT_TIER_REPORT": str(report),
-             "COMPAT_CELL_ID": cell.id}
+             "COMPAT_CELL_ID": cell.id,
+             "COMPAT_DEVICES": json.dumps(result.get("devices", ["cpu"]))}
     scratch = run.work_dir / "scratch"
     if engine.prepare:
         extra.update(engine.prepare(scratch))
@@ -195,6 +196,8 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
            "-p", "compat.tierplugin", "-v",
            "--junitxml", str(run.work_dir / "junit.xml")]
+    if result.get("resolved", {}).get("pytest-benchmark"):
+        cmd += ["--benchmark-json", str(run.work_dir / "benchmark.json")]
     names = ", ".join(t.name for t in engine.tiers)
     run.progress.phase("tiers", names)
 
@@ -208,7 +211,9 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     if os.environ.get("COMPAT_KEEP_SCRATCH") != "1":
         shutil.rmtree(scratch, ignore_errors=True)  # the cell's model copy: 100 MB or more
     result["tiers"].update(merge_tier_report(engine, report, out))
-    result["artifacts"] = {"junit": f"{cell.id}/junit.xml", "tiers_log": f"{cell.id}/tiers.log"}
+    result["artifacts"] = {"junit": f"{cell.id}/junit.xml", "tiers_log": f"{cell.id}/tiers.log",
+                           "benchmark": f"{cell.id}/benchmark.json"}
+    result["bench"] = bench_summary(run.work_dir / "benchmark.json", result["tiers"], out)
     result["outcome"] = "completed" if out.cause == EXITED else out.cause
     result["tier_run"] = {"cause": out.cause, "returncode": out.returncode,
                           "detail": out.detail, "seconds": round(out.seconds, 2),
@@ -255,3 +260,26 @@ def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, A
                     "not-run", reason=f"the cell's tier run ended early: {out.detail}")
     return {t.name: tiers.get(t.name, results.tier_status("not-run", reason="no report"))
             for t in engine.tiers}
+
+
+def bench_summary(path: Path, tiers: dict[str, Any], out: Outcome) -> dict[str, Any]:
+    """The benchmark figures of a cell: pytest-benchmark's means (with the spread) and
+    extra info, the figures tiers recorded as properties, and the cell's peak memory."""
+    summary: dict[str, Any] = {"peak_rss_mib": round(out.peak_rss / 2**20)}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raw = {"benchmarks": []}
+    summary["benchmarks"] = [
+        {"name": b["name"], "mean_s": b["stats"]["mean"], "stddev_s": b["stats"]["stddev"],
+         "min_s": b["stats"]["min"], "rounds": b["stats"]["rounds"], **b.get("extra_info", {})}
+        for b in raw.get("benchmarks", [])]
+    for tier in tiers.values():
+        for test in tier.get("tests", []) if isinstance(tier, dict) else []:
+            for key, value in test.get("properties", {}).items():
+                if key.endswith(("_seconds", "_mib", "rtf")) and isinstance(value, (int, float)):
+                    name = f"{test['test']}.{key}"
+                    if test.get("device"):
+                        name += f"[{test['device']}]"
+                    summary.setdefault("recorded", {})[name] = value
+    return summary

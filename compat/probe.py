@@ -16,7 +16,7 @@ from typing import Any
 #: Distributions whose versions every result records.
 WATCHED = ("TTS", "coqui-tts", "coqui-tts-trainer", "trainer", "torch", "torchaudio",
            "torchcodec", "transformers", "tokenizers", "numpy", "scipy", "librosa",
-           "soundfile", "huggingface-hub", "accelerate", "pytest")
+           "soundfile", "huggingface-hub", "accelerate", "pytest", "pytest-benchmark")
 
 
 def versions() -> dict[str, str | None]:

@@ -47,30 +47,19 @@ class TierRecorder:
     # -- status ---------------------------------------------------------------------------
 
     def status(self, tier: str) -> dict[str, Any]:
+        """The tier's status over all its tests, and per device where tests have one."""
         tests = self.tests.get(tier, [])
         if not tests:
             return {"status": NOT_RUN, "reason": "no test of this tier was collected"}
-        seconds = round(sum(t["seconds"] for t in tests), 3)
-        for wanted in (ERROR, FAIL):
-            bad = [t for t in tests if t["outcome"] == wanted]
-            if bad:
-                first = bad[0]
-                return {"status": wanted, "seconds": seconds, "test": first["test"],
-                        "exc_type": first.get("exc_type"), "message": first.get("message"),
-                        "traceback": first.get("traceback"), "tests": tests}
-        ran = [t for t in tests if t["outcome"] == PASS]
-        if not ran:
-            reason = tests[0].get("reason") or "skipped"
-            if reason.startswith(NOT_RUN_PREFIX):
-                return {"status": NOT_RUN, "reason": reason[len(NOT_RUN_PREFIX):],
-                        "tests": tests}
-            return {"status": SKIP, "reason": reason, "seconds": seconds, "tests": tests}
-        refined = [t for t in ran if t.get("verdict") in REFINED]
-        if refined:
-            first = refined[0]
-            return {"status": first["verdict"], "seconds": seconds, "test": first["test"],
-                    "message": first.get("properties", {}).get("divergence"), "tests": tests}
-        return {"status": PASS, "seconds": seconds, "tests": tests}
+        overall = aggregate(tests)
+        devices = sorted({t["device"] for t in tests if t.get("device")})
+        if devices:
+            overall["devices"] = {}
+            for dev in devices:
+                subset = [t for t in tests if t.get("device") in (dev, None)]
+                overall["devices"][dev] = {k: v for k, v in aggregate(subset).items()
+                                           if k in ("status", "message", "reason", "test")}
+        return overall
 
     def blocked_by(self, tier: str) -> str | None:
         for need in self.needs.get(tier, []):
@@ -122,6 +111,9 @@ class TierRecorder:
     def _record(self, item, report, call) -> None:
         entry: dict[str, Any] = {"test": item.nodeid.split("::")[-1],
                                  "seconds": round(report.duration, 3)}
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "device" in params:
+            entry["device"] = params["device"]
         for name, value in getattr(report, "user_properties", []):
             if name == "verdict":
                 entry["verdict"] = value
@@ -147,6 +139,31 @@ class TierRecorder:
 
     def pytest_sessionfinish(self, session) -> None:
         self.write()
+
+
+def aggregate(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """error, else fail, else skip (or not-run) when nothing ran, else a refined verdict
+    such as diverged, else pass."""
+    seconds = round(sum(t["seconds"] for t in tests), 3)
+    for wanted in (ERROR, FAIL):
+        bad = [t for t in tests if t["outcome"] == wanted]
+        if bad:
+            first = bad[0]
+            return {"status": wanted, "seconds": seconds, "test": first["test"],
+                    "exc_type": first.get("exc_type"), "message": first.get("message"),
+                    "traceback": first.get("traceback"), "tests": tests}
+    ran = [t for t in tests if t["outcome"] == PASS]
+    if not ran:
+        reason = tests[0].get("reason") or "skipped"
+        if reason.startswith(NOT_RUN_PREFIX):
+            return {"status": NOT_RUN, "reason": reason[len(NOT_RUN_PREFIX):], "tests": tests}
+        return {"status": SKIP, "reason": reason, "seconds": seconds, "tests": tests}
+    refined = [t for t in ran if t.get("verdict") in REFINED]
+    if refined:
+        first = refined[0]
+        return {"status": first["verdict"], "seconds": seconds, "test": first["test"],
+                "message": first.get("properties", {}).get("divergence"), "tests": tests}
+    return {"status": PASS, "seconds": seconds, "tests": tests}
 
 
 def _first_lines(text: str, n: int) -> str:

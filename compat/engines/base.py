@@ -43,7 +43,7 @@ class Engine:
     #: Folder of pytest files run inside each cell.
     tier_dir: Path
     #: Installed beside the cell's pins (the cell-side test runner).
-    harness_requirements: tuple[str, ...] = ("pytest>=7", "pytest-timeout")
+    harness_requirements: tuple[str, ...] = ("pytest>=7", "pytest-timeout", "pytest-benchmark")
     #: Copies the fixture into the cell's work folder; returns environment variables.
     prepare: Callable[[Path], Mapping[str, str]] | None = field(default=None, compare=False)
     fixture: FixtureSpec | None = field(default=None, compare=False)

@@ -63,6 +63,8 @@ ENGINE = Engine(
              description="inference_stream: several sound chunks, agreeing with synth"),
         Tier("finetune", needs=("load",),
              description="GPTTrainer steps on the fixture's dataset; checkpoint reload"),
+        Tier("bench", needs=("synth",),
+             description="load time, synthesis RTF, stream first chunk, memory"),
     ),
     tier_dir=Path(__file__).parent / "tiers",
     prepare=prepare,

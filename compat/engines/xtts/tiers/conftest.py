@@ -1,10 +1,24 @@
-"""Shared fixtures of the XTTS tiers: the cell's own copy of the model."""
+"""Shared fixtures of the XTTS tiers: the cell's own copy of the model, per device.
+
+Tests that take ``device`` run once per device torch sees in the cell (``COMPAT_DEVICES``,
+from the harness's probe: cpu, cuda:N, mps); their statuses are kept per device.
+"""
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import pytest
+
+
+def devices() -> list:
+    return json.loads(os.environ.get("COMPAT_DEVICES") or '["cpu"]')
+
+
+def pytest_generate_tests(metafunc):
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", devices(), scope="session")
 
 
 def sha256(path: Path) -> str:
@@ -38,10 +52,10 @@ def fixture_kind() -> str:
 
 
 @pytest.fixture(scope="session")
-def model(model_dir, xtts_config):
+def model(model_dir, xtts_config, device):
     import xtts_run
 
-    return xtts_run.load_model(model_dir, xtts_config)
+    return xtts_run.load_model(model_dir, xtts_config, device)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ optimizer and scheduler the trainer actually ran with.
 import math
 import os
 import shutil
+import time
 
 import pytest
 
@@ -28,15 +29,18 @@ OVERFIT_STEPS = 8
 OVERFIT_LR = 1e-3
 
 
-def _recorded(model, train_losses, eval_losses):
-    """Wrap ``model.train_step`` to keep each loss (eval_step calls it too: the GPT's
-    training flag tells them apart)."""
+def _recorded(model, train_losses, eval_losses, step_seconds):
+    """Wrap ``model.train_step`` to keep each loss and the forward time of each training
+    step (eval_step calls it too: the GPT's training flag tells them apart)."""
     step = model.train_step
 
     def train_step(batch, criterion):
+        started = time.perf_counter()
         outputs, loss_dict = step(batch, criterion)
-        losses = train_losses if model.xtts.gpt.training else eval_losses
-        losses.append(float(loss_dict["loss"].detach()))
+        training = model.xtts.gpt.training
+        (train_losses if training else eval_losses).append(float(loss_dict["loss"].detach()))
+        if training:
+            step_seconds.append(time.perf_counter() - started)
         return outputs, loss_dict
 
     model.train_step = train_step
@@ -53,12 +57,12 @@ def run(model_dir, xtts_config, tmp_path_factory):
     torch.set_num_threads(threads)
     from TTS.config.shared_configs import BaseDatasetConfig
     from TTS.tts.datasets import load_tts_samples
-    from TTS.tts.layers.xtts.trainer.gpt_trainer import (
-        GPTArgs,
-        GPTTrainer,
-        GPTTrainerConfig,
-        XttsAudioConfig,
-    )
+    from TTS.tts.layers.xtts.trainer.gpt_trainer import GPTArgs, GPTTrainer, GPTTrainerConfig
+
+    try:  # TTS 0.22.0's recipe imports it from the trainer module
+        from TTS.tts.layers.xtts.trainer.gpt_trainer import XttsAudioConfig
+    except ImportError:  # coqui-tts 0.28 keeps it with the model only
+        from TTS.tts.models.xtts import XttsAudioConfig
 
     if os.environ.get("XTTS_FIXTURE_KIND") != "tiny-fixture" and not (
             model_dir / "dvae.pth").exists():
@@ -96,7 +100,8 @@ def run(model_dir, xtts_config, tmp_path_factory):
     model = GPTTrainer.init_from_config(config)
     losses: list = []
     eval_losses: list = []
-    _recorded(model, losses, eval_losses)
+    step_seconds: list = []
+    _recorded(model, losses, eval_losses, step_seconds)
     trainer = Trainer(TrainerArgs(restore_path=None, skip_train_epoch=False,
                                   start_with_eval=False, grad_accum_steps=1),
                       config, output_path=str(out), model=model,
@@ -105,7 +110,7 @@ def run(model_dir, xtts_config, tmp_path_factory):
     torch.set_num_threads(threads)
     trainer.save_checkpoint()
     return {"torch": torch, "trainer": trainer, "model": model, "out": out,
-            "losses": losses, "eval_losses": eval_losses,
+            "losses": losses, "eval_losses": eval_losses, "step_seconds": step_seconds,
             "threads": (threads, threads_after_import),
             "train_samples": len(samples[0]), "config": config}
 
@@ -114,6 +119,7 @@ def test_losses_are_finite(run, record_property):
     losses = run["losses"]
     record_property("losses", [round(x, 4) for x in losses])
     record_property("eval_losses", [round(x, 4) for x in run["eval_losses"]])
+    record_property("step_forward_seconds", [round(x, 3) for x in run["step_seconds"]])
     record_property("train_samples", run["train_samples"])
     record_property("threads_before_after_trainer_import", list(run["threads"]))
     assert losses, "the trainer ran no training step"

@@ -60,9 +60,9 @@ def test_output_depends_on_its_conditioning(model, latents, synthesis, record_pr
         record_property("divergence", "; ".join(problems))
 
 
-def test_agrees_with_golden(synthesis, model_dir, fixture_kind, record_property):
+def test_agrees_with_golden(synthesis, model_dir, fixture_kind, device, record_property):
     folder = xtts_run.golden_dir()
-    if os.environ.get("COMPAT_WRITE_GOLDEN"):
+    if os.environ.get("COMPAT_WRITE_GOLDEN") and device == "cpu":
         target = Path(os.environ["COMPAT_WRITE_GOLDEN"])
         xtts_run.write_golden(target, synthesis, {
             "fixture_model_sha256": sha256(model_dir / "model.pth"),
@@ -80,7 +80,7 @@ def test_agrees_with_golden(synthesis, model_dir, fixture_kind, record_property)
     agree = xtts_run.agreement(synthesis, golden, golden_wav)
     for key, value in agree.items():
         record_property(f"golden_{key}", value)
-    why = xtts_run.divergence(agree)
+    why = xtts_run.divergence(agree, device)
     if why:
         record_property("verdict", "diverged")
         record_property("divergence", why)

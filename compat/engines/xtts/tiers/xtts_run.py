@@ -28,9 +28,13 @@ DECODING = {"temperature": 0.75, "length_penalty": 1.0, "repetition_penalty": 2.
             "enable_text_splitting": False}
 SAMPLE_RATE = 24000
 RMS_FLOOR = 1e-4
-#: Tolerances against the golden output (see README, "Golden output").
+#: Tolerances against the golden output (see README, "Golden output"). The golden is made
+#: on CPU; other devices get looser bounds (not measured here: no GPU in this workplace's
+#: CI), and must still produce the same codes.
 LOGIT_TOL = 1e-4
 WAVE_TOL = 1e-4
+ACCEL_LOGIT_TOL = 1e-3
+ACCEL_WAVE_TOL = 1e-2
 
 
 def decoding() -> dict[str, Any]:
@@ -187,18 +191,20 @@ def agreement(synth: Synthesis, golden: dict[str, Any], golden_wav: np.ndarray
     return result
 
 
-def divergence(agree: dict[str, Any]) -> str | None:
+def divergence(agree: dict[str, Any], device: str = "cpu") -> str | None:
     """Why an agreement is beyond tolerance, or None when it is within."""
+    logit_tol, wave_tol = ((LOGIT_TOL, WAVE_TOL) if device == "cpu"
+                           else (ACCEL_LOGIT_TOL, ACCEL_WAVE_TOL))
     reasons = []
     if not agree["codes_equal"]:
         reasons.append(f"audio codes differ ({agree['codes_agree_share']:.0%} agree, "
                        f"{agree['codes_len']} vs {agree['golden_codes_len']} codes)")
     logit = agree.get("first_logits_max_abs_diff")
-    if logit is not None and logit > LOGIT_TOL:
-        reasons.append(f"first-step logits differ by {logit:.3g} (tolerance {LOGIT_TOL})")
+    if logit is not None and logit > logit_tol:
+        reasons.append(f"first-step logits differ by {logit:.3g} (tolerance {logit_tol})")
     wave = agree.get("waveform_rel_error")
     if wave is None:
         reasons.append(f"waveform length differs: {agree.get('waveform_lengths')}")
-    elif wave > WAVE_TOL:
-        reasons.append(f"waveform relative error {wave:.3g} (tolerance {WAVE_TOL})")
+    elif wave > wave_tol:
+        reasons.append(f"waveform relative error {wave:.3g} (tolerance {wave_tol})")
     return "; ".join(reasons) or None

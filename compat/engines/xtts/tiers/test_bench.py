@@ -1,0 +1,61 @@
+"""Tier bench: load time, synthesis real-time factor, stream time to first chunk, and
+memory, measured with pytest-benchmark. Figures are data for reports and ratios;
+nothing here asserts a time."""
+
+import resource
+import sys
+
+import pytest
+
+import xtts_run
+
+pytestmark = pytest.mark.tier("bench")
+
+ROUNDS = 3
+
+
+def test_bench_load(benchmark, model_dir, xtts_config, device):
+    benchmark.extra_info["device"] = device
+    benchmark.pedantic(xtts_run.load_model, args=(model_dir, xtts_config, device),
+                       rounds=ROUNDS, iterations=1)
+
+
+def test_bench_synth(benchmark, model, latents, device):
+    out = benchmark.pedantic(xtts_run.synthesize, args=(model, xtts_run.TEXT, *latents),
+                             rounds=ROUNDS, iterations=1)
+    benchmark.extra_info["device"] = device
+    benchmark.extra_info["audio_seconds"] = out.audio_seconds
+    benchmark.extra_info["rtf"] = out.audio_seconds / benchmark.stats.stats.mean
+
+
+def test_bench_stream_first_chunk(benchmark, model, latents, device):
+    import torch
+
+    settings = {k: v for k, v in xtts_run.decoding().items() if k != "num_beams"}
+    settings.update(do_sample=True, top_k=1)  # as the stream tier: greedy through sampling
+
+    def first_chunk():
+        with torch.inference_mode():
+            stream = model.inference_stream(xtts_run.TEXT, xtts_run.LANGUAGE, *latents,
+                                            stream_chunk_size=20, **settings)
+            chunk = next(stream)
+            stream.close()
+        return chunk
+
+    try:
+        first_chunk()
+    except Exception as exc:  # streaming is broken in this cell: the stream tier says why
+        pytest.skip(f"streaming fails in this cell ({type(exc).__name__}); see the stream tier")
+    benchmark.extra_info["device"] = device
+    benchmark.pedantic(first_chunk, rounds=ROUNDS, iterations=1)
+
+
+def test_bench_memory(device, model, record_property):
+    """Peak memory of this process so far (resident) and, on CUDA, of the device."""
+    import torch
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    record_property("peak_rss_mib", round(peak / (2**20 if sys.platform == "darwin" else 2**10)))
+    if device.startswith("cuda"):
+        record_property("cuda_peak_mib", round(torch.cuda.max_memory_allocated(device) / 2**20))
+    record_property("device", device)
