@@ -4,6 +4,7 @@
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
     nox -s fixtures                     build and verify the offline tiny XTTS v2
     nox -s golden                       regenerate fixtures/golden from the reference cell
+    nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's own tests
 """
 
@@ -43,6 +44,14 @@ def golden(session: nox.Session, engine: str) -> None:
 def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: str) -> None:
     """One matrix cell: install its pins, run its tiers, write results/<cell>.json."""
     nox_cells.run_matrix_cell(session, MATRIX, cell)
+
+
+@nox.session(python=False)
+def here(session: nox.Session) -> None:
+    """The tiers in an existing environment, installing nothing (-- --python PATH --table)."""
+    from compat import here as run_here
+
+    run_here.main(session.posargs)
 
 
 @nox.session

@@ -51,10 +51,19 @@ class CellRun:
     force: bool = False
     recreate_venv: Callable[[], None] | None = None
     installer: Callable[..., InstallResult] = install
+    #: The cell's interpreter when it is not ``venv/bin/python`` (``here`` runs).
+    cell_python: Path | None = None
+    #: Folders put on the cell's PYTHONPATH after the repo (a pytest overlay for ``here``).
+    extra_path: tuple[Path, ...] = ()
 
     @property
     def work_dir(self) -> Path:
         return self.results_dir / self.cell.id
+
+    @property
+    def python(self) -> Path:
+        assert self.venv is not None
+        return self.cell_python or self.venv / "bin" / "python"
 
 
 def suite_digest(engine: Engine) -> str:
@@ -158,8 +167,10 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
     assert run.venv is not None
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
     env.update(OFFLINE_ENV)
-    env.update(VIRTUAL_ENV=str(run.venv), PYTHONPATH=str(REPO),
-               PATH=f"{run.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+    env.update(PYTHONPATH=os.pathsep.join(str(p) for p in (REPO, *run.extra_path)),
+               PATH=f"{run.python.parent}{os.pathsep}{env.get('PATH', '')}")
+    if (run.venv / "pyvenv.cfg").exists():
+        env["VIRTUAL_ENV"] = str(run.venv)
     env.update(extra)
     return env
 
@@ -167,7 +178,7 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
 def _probe(run: CellRun, result: dict[str, Any]) -> None:
     assert run.venv is not None
     run.progress.phase("probe", "python, packages and devices in the cell")
-    out = supervise([str(run.venv / "bin" / "python"), "-m", "compat.probe"],
+    out = supervise([str(run.python), "-m", "compat.probe"],
                     log_path=run.work_dir / "probe.log", env=_cell_env(run, {}),
                     cwd=run.work_dir, timeout=PROBE_TIMEOUT, memory_limit=run.cell.memory_limit)
     try:
@@ -192,7 +203,7 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     scratch = run.work_dir / "scratch"
     if engine.prepare:
         extra.update(engine.prepare(scratch))
-    cmd = [str(run.venv / "bin" / "python"), "-m", "pytest", str(engine.tier_dir),
+    cmd = [str(run.python), "-m", "pytest", str(engine.tier_dir),
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
            "-p", "compat.tierplugin", "-v",
            "--junitxml", str(run.work_dir / "junit.xml")]
@@ -279,7 +290,5 @@ def bench_summary(path: Path, tiers: dict[str, Any], out: Outcome) -> dict[str, 
             for key, value in test.get("properties", {}).items():
                 if key.endswith(("_seconds", "_mib", "rtf")) and isinstance(value, (int, float)):
                     name = f"{test['test']}.{key}"
-                    if test.get("device"):
-                        name += f"[{test['device']}]"
                     summary.setdefault("recorded", {})[name] = value
     return summary

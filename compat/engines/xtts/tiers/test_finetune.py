@@ -6,6 +6,7 @@ checkpoint reloads with torch.load(weights_only=True) and synthesises, and recor
 optimizer and scheduler the trainer actually ran with.
 """
 
+import inspect
 import math
 import os
 import shutil
@@ -93,10 +94,13 @@ def run(model_dir, xtts_config, tmp_path_factory):
         lr_scheduler_params={"milestones": RECIPE_MILESTONES, "gamma": 0.5, "last_epoch": -1},
         test_sentences=[], languages=xtts_config.languages,
     )
-    samples = load_tts_samples(
-        [BaseDatasetConfig(formatter="ljspeech", dataset_name="tiny", path=str(dataset),
-                           meta_file_train="metadata.csv", language="en")],
-        eval_split=True, eval_split_max_size=2, eval_split_size=2)
+    datasets = [BaseDatasetConfig(formatter="ljspeech", dataset_name="tiny", path=str(dataset),
+                                  meta_file_train="metadata.csv", language="en")]
+    config.datasets = datasets
+    # TTS 0.22.0 takes the dataset list; coqui-tts 0.28 takes the whole config.
+    takes_config = next(iter(inspect.signature(load_tts_samples).parameters)) == "config"
+    samples = load_tts_samples(config if takes_config else datasets, eval_split=True,
+                               eval_split_max_size=2, eval_split_size=2)
     model = GPTTrainer.init_from_config(config)
     losses: list = []
     eval_losses: list = []
@@ -120,6 +124,9 @@ def test_losses_are_finite(run, record_property):
     record_property("losses", [round(x, 4) for x in losses])
     record_property("eval_losses", [round(x, 4) for x in run["eval_losses"]])
     record_property("step_forward_seconds", [round(x, 3) for x in run["step_seconds"]])
+    if run["step_seconds"]:
+        record_property("step_forward_mean_seconds",
+                        round(sum(run["step_seconds"]) / len(run["step_seconds"]), 4))
     record_property("train_samples", run["train_samples"])
     record_property("threads_before_after_trainer_import", list(run["threads"]))
     assert losses, "the trainer ran no training step"
