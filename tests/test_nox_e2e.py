@@ -100,6 +100,43 @@ def test_smoke_matrix_exits_zero_whatever_the_verdicts(smoke_run):
 
 
 @pytest.mark.e2e
+def test_release_era_cell_passes_every_tier(smoke_run):
+    result = load(smoke_run[1], RELEASE_ERA)
+    assert {n: t["status"] for n, t in result["tiers"].items()} == {
+        n: "pass" for n in ("install", "import", "load", "synth", "stream", "finetune", "bench")}
+    synth = {t["test"]: t.get("properties", {}) for t in result["tiers"]["synth"]["tests"]}
+    golden = synth["test_agrees_with_golden[cpu]"]
+    assert golden["golden_codes_equal"] is True
+    assert golden["golden_first_logits_max_abs_diff"] <= 1e-4
+    assert golden["golden_waveform_rel_error"] <= 1e-4
+    assert synth["test_output_depends_on_its_conditioning[cpu]"]["first_call_tokens"] > 1
+    finetune = {t["test"]: t.get("properties", {}) for t in result["tiers"]["finetune"]["tests"]}
+    assert len(finetune["test_losses_are_finite"]["losses"]) >= 3
+    assert finetune["test_overfitting_one_batch_lowers_the_loss"]["overfit_loss_drop"] > 0
+    assert "weights_only_globals_needed" in finetune[
+        "test_checkpoint_reloads_weights_only_and_speaks"]
+    names = {b["name"] for b in result["bench"]["benchmarks"]}
+    assert {"test_bench_load[cpu]", "test_bench_synth[cpu]"} <= names
+    assert (smoke_run[1] / RELEASE_ERA / "benchmark.json").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
+    """A deliberate corruption (a changed sampling setting) proves the golden check can fail."""
+    python = load(smoke_run[1], RELEASE_ERA)["probe"]["executable"]
+    env = {**os.environ, "COMPAT_XTTS_DECODING": '{"repetition_penalty": 5.0}'}
+    out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
+                          "--results", str(tmp_path)], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (path,) = tmp_path.glob("here-*.json")
+    synth = json.loads(path.read_text())["tiers"]["synth"]
+    assert synth["status"] == "diverged"
+    assert "audio codes differ" in synth["message"]
+
+
+@pytest.mark.e2e
 def test_release_era_cell_imports(smoke_run):
     result = load(smoke_run[1], RELEASE_ERA)
     assert result["tiers"]["install"]["status"] == "pass"

@@ -135,8 +135,9 @@ def test_losses_are_finite(run, record_property):
 
 def test_optimizer_and_scheduler_as_run(run, record_property):
     trainer = run["trainer"]
-    optimizer = trainer.optimizer
-    scheduler = trainer.scheduler
+    # trainer 0.0.x holds one optimizer; coqui-tts-trainer 0.4 a list of them.
+    optimizer, scheduler = (x[0] if isinstance(x, (list, tuple)) else x
+                            for x in (trainer.optimizer, trainer.scheduler))
     group = optimizer.param_groups[0]
     milestones = sorted(getattr(scheduler, "milestones", {}))
     per_epoch = bool(getattr(trainer.config, "scheduler_after_epoch", True))
