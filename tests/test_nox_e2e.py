@@ -125,7 +125,8 @@ def test_release_era_cell_passes_every_tier(smoke_run):
 def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
     """A deliberate corruption (a changed sampling setting) proves the golden check can fail."""
     python = load(smoke_run[1], RELEASE_ERA)["probe"]["executable"]
-    env = {**os.environ, "COMPAT_XTTS_DECODING": '{"repetition_penalty": 5.0}'}
+    env = {**os.environ,
+           "COMPAT_XTTS_DECODING": '{"do_sample": true, "temperature": 1.0, "top_p": 1.0}'}
     out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
                           "--results", str(tmp_path)], capture_output=True, text=True,
                          env=env, cwd=REPO, timeout=800)
@@ -183,10 +184,10 @@ def test_release_era_cell_loads_a_fresh_copy_of_the_fixture(smoke_run):
 
     load_tier = load(smoke_run[1], RELEASE_ERA)["tiers"]["load"]
     assert load_tier["status"] == "pass"
-    checkpoint = next(t for t in load_tier["tests"] if t["test"] == "test_load_checkpoint")
+    checkpoint = next(t for t in load_tier["tests"] if t["test"] == "test_load_checkpoint[cpu]")
     assert checkpoint["properties"]["model_pth_rewritten"] is False
-    assert {t["test"] for t in load_tier["tests"]} == {"test_load_checkpoint",
-                                                        "test_load_tts_api"}
+    assert {t["test"] for t in load_tier["tests"]} == {"test_load_checkpoint[cpu]",
+                                                        "test_load_tts_api[cpu]"}
     store.cached_fixture()  # the cached fixture still matches its manifest
 
 
