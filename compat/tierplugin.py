@@ -43,6 +43,7 @@ class TierRecorder:
         self.tests: dict[str, list[dict[str, Any]]] = {tier["name"]: [] for tier in plan}
         self.started = time.time()
         self.current: dict[str, str] | None = None
+        self.setup_seconds: dict[str, float] = {}
 
     # -- status ---------------------------------------------------------------------------
 
@@ -105,12 +106,14 @@ class TierRecorder:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
+        if report.when == "setup" and report.outcome == "passed":
+            self.setup_seconds[item.nodeid] = report.duration  # fixtures count for the tier
         if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
             self._record(item, report, call)
 
     def _record(self, item, report, call) -> None:
-        entry: dict[str, Any] = {"test": item.nodeid.split("::")[-1],
-                                 "seconds": round(report.duration, 3)}
+        took = report.duration + self.setup_seconds.pop(item.nodeid, 0.0)
+        entry: dict[str, Any] = {"test": item.nodeid.split("::")[-1], "seconds": round(took, 3)}
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "device" in params:
             entry["device"] = params["device"]
