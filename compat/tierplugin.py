@@ -75,6 +75,7 @@ class TierRecorder:
         write_json_atomic(self.report_path, {
             "tiers": {tier["name"]: self.status(tier["name"]) for tier in self.plan},
             "current": self.current, "started": self.started, "updated": time.time(),
+            "shims": _shim_state(),
         })
 
     # -- pytest hooks ---------------------------------------------------------------------
@@ -200,8 +201,27 @@ def _guard_network() -> None:
         setattr(socket.socket, name, guarded)
 
 
+def _apply_shims() -> None:
+    """``COMPAT_SHIMS``: ``auto`` (every shim that applies) or a comma-separated list."""
+    wanted = os.environ.get("COMPAT_SHIMS")
+    if wanted:
+        import patches
+
+        patches.apply(None if wanted == "auto" else [n for n in wanted.split(",") if n])
+
+
+def _shim_state() -> dict[str, Any] | None:
+    if not os.environ.get("COMPAT_SHIMS"):
+        return None
+    import patches
+
+    return {"requested": os.environ["COMPAT_SHIMS"], "applied": patches.applied(),
+            "active": patches.active()}
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "tier(name): the tier a test belongs to")
+    _apply_shims()
     if os.environ.get("COMPAT_ALLOW_NETWORK") != "1":
         _guard_network()
     config.pluginmanager.register(
