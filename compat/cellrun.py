@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import patches
 from compat import results
 from compat.engines import Engine
 from compat.fingerprint import fingerprint
@@ -192,44 +193,134 @@ def _probe(run: CellRun, result: dict[str, Any]) -> None:
     run.progress.done("probe", "ok" if out.ok else "FAILED", shown or out.detail)
 
 
+@dataclass
+class TierRun:
+    """One run of the tiers in a cell: bare, or with the shims that apply."""
+
+    tiers: dict[str, Any]
+    outcome: Outcome
+    shims: dict[str, Any] | None
+    files: dict[str, str]
+
+
 def _tiers(run: CellRun, result: dict[str, Any]) -> None:
+    """Run the tiers bare; where a failure is one a shim addresses, again with the shims."""
+    bare = _run_tiers(run, result, shims=None)
+    plan = shim_plan(run, bare.tiers)
+    shimmed = _run_tiers(run, result, shims="auto") if plan["rerun"] else None
+    final = shimmed or bare
+    if shimmed is not None:
+        plan["applied"] = (shimmed.shims or {}).get("applied", [])
+        plan["active"] = (shimmed.shims or {}).get("active", {})
+    result["shims"] = plan
+    result["tiers"].update(merge_bare_shimmed(bare.tiers, shimmed.tiers if shimmed else None,
+                                              plan.get("applied", [])))
+    result["artifacts"] = {
+        f"{prefix}{k}": f"{run.cell.id}/{v}" for prefix, r in (("", bare), ("shimmed_", shimmed))
+        if r is not None for k, v in r.files.items()}
+    result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,
+                                    final.outcome)
+    result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
+    result["tier_run"] = {name: _outcome(r.outcome) for name, r in
+                          (("bare", bare), ("shimmed", shimmed)) if r is not None}
+    run.progress.done("tiers", final.outcome.cause, summary_line(result))
+
+
+def _outcome(out: Outcome) -> dict[str, Any]:
+    return {"cause": out.cause, "returncode": out.returncode, "detail": out.detail,
+            "seconds": round(out.seconds, 2), "peak_rss_mib": round(out.peak_rss / 2**20)}
+
+
+def _run_tiers(run: CellRun, result: dict[str, Any], shims: str | None) -> TierRun:
     assert run.venv is not None
     engine, cell = run.engine, run.cell
-    report = run.work_dir / "tiers.json"
+    tag = "" if shims is None else "-shimmed"
+    files = {"tiers_report": f"tiers{tag}.json", "tiers_log": f"tiers{tag}.log",
+             "junit": f"junit{tag}.xml", "benchmark": f"benchmark{tag}.json"}
+    report = run.work_dir / files["tiers_report"]
     report.unlink(missing_ok=True)
     extra = {"COMPAT_TIER_PLAN": json.dumps(engine.plan()), "COMPAT_TIER_REPORT": str(report),
              "COMPAT_CELL_ID": cell.id,
              "COMPAT_DEVICES": json.dumps(result.get("devices", ["cpu"]))}
+    if shims:
+        extra["COMPAT_SHIMS"] = shims
     scratch = run.work_dir / "scratch"
     if engine.prepare:
-        extra.update(engine.prepare(scratch))
+        extra.update(engine.prepare(scratch))  # a fresh copy of the model for each run
     cmd = [str(run.python), "-m", "pytest", str(engine.tier_dir),
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
-           "-p", "compat.tierplugin", "-v",
-           "--junitxml", str(run.work_dir / "junit.xml")]
+           "-p", "compat.tierplugin", "-v", "--junitxml", str(run.work_dir / files["junit"])]
     if result.get("resolved", {}).get("pytest-benchmark"):
-        cmd += ["--benchmark-json", str(run.work_dir / "benchmark.json")]
-    names = ", ".join(t.name for t in engine.tiers)
-    run.progress.phase("tiers", names)
+        cmd += ["--benchmark-json", str(run.work_dir / files["benchmark"])]
+    phase = "tiers" if shims is None else "tiers with shims"
+    run.progress.phase(phase, ", ".join(t.name for t in engine.tiers))
 
     def echo(line: str) -> None:
         if "::" in line and PROGRESS_LINE.search(line):
             run.progress.log(f"{run.progress.prefix}:   {line.split('/')[-1]}")
 
-    out = supervise(cmd, log_path=run.work_dir / "tiers.log", env=_cell_env(run, extra),
+    out = supervise(cmd, log_path=run.work_dir / files["tiers_log"], env=_cell_env(run, extra),
                     cwd=run.work_dir, timeout=cell.timeout, memory_limit=cell.memory_limit,
                     on_line=echo, on_tick=run.progress.tick)
     if os.environ.get("COMPAT_KEEP_SCRATCH") != "1":
         shutil.rmtree(scratch, ignore_errors=True)  # the cell's model copy: 100 MB or more
-    result["tiers"].update(merge_tier_report(engine, report, out))
-    result["artifacts"] = {"junit": f"{cell.id}/junit.xml", "tiers_log": f"{cell.id}/tiers.log",
-                           "benchmark": f"{cell.id}/benchmark.json"}
-    result["bench"] = bench_summary(run.work_dir / "benchmark.json", result["tiers"], out)
-    result["outcome"] = "completed" if out.cause == EXITED else out.cause
-    result["tier_run"] = {"cause": out.cause, "returncode": out.returncode,
-                          "detail": out.detail, "seconds": round(out.seconds, 2),
-                          "peak_rss_mib": round(out.peak_rss / 2**20)}
-    run.progress.done("tiers", out.cause, summary_line(result))
+    try:
+        shim_state = json.loads(report.read_text()).get("shims")
+    except (OSError, ValueError):
+        shim_state = None
+    tiers = merge_tier_report(engine, report, out)
+    run.progress.done(phase, out.cause, ", ".join(f"{n} {t['status']}" for n, t in tiers.items()))
+    return TierRun(tiers, out, shim_state, files)
+
+
+FAILED = ("fail", "error", "diverged")
+
+
+def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
+    """Which shims apply in this cell, which failures they address, and whether to rerun."""
+    failing = {n: t for n, t in tiers.items() if t["status"] in FAILED}
+    if not failing:
+        return {"rerun": False, "reason": "every tier passed bare: no shim needed"}
+    out = subprocess.run([str(run.python), "-c",
+                          "import json, patches; print(json.dumps(patches.selected()))"],
+                         capture_output=True, text=True, env=_cell_env(run, {}), timeout=120)
+    try:
+        selected = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"rerun": False, "reason": f"could not ask the cell which shims apply: "
+                                          f"{out.stderr.strip()[-300:]}"}
+    addressed = {}
+    for name, tier in failing.items():
+        shims = [s for s in patches.addressing(tier.get("exc_type") or "",
+                                               tier.get("message") or "") if s in selected]
+        if shims:
+            addressed[name] = shims
+    if not selected:
+        reason = "no shim applies to these versions"
+    elif not addressed:
+        reason = "no failure here is one a shim addresses"
+    else:
+        reason = "failures addressed by shims: rerun with every shim that applies"
+    return {"rerun": bool(addressed), "selected": selected, "addressed": addressed,
+            "reason": reason}
+
+
+def merge_bare_shimmed(bare: dict[str, Any], shimmed: dict[str, Any] | None,
+                       applied: list[str]) -> dict[str, Any]:
+    """Per tier: the final status (shimmed where a shimmed run happened), with the bare
+    and shimmed statuses and the shims used beside it."""
+    def brief(tier: dict[str, Any]) -> dict[str, Any]:
+        return {k: tier[k] for k in ("status", "exc_type", "message", "reason") if k in tier}
+
+    merged = {}
+    for name, tier in bare.items():
+        final = dict(shimmed[name] if shimmed else tier)
+        final["bare"] = brief(tier)
+        if shimmed:
+            final["shimmed"] = brief(shimmed[name])
+            final["shims"] = applied
+        merged[name] = final
+    return merged
 
 
 def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, Any]:

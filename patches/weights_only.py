@@ -16,9 +16,9 @@ Measured here: the tiny fixture (built with TTS 0.22.0) fails to load on torch 2
 The fix allowlists exactly the four classes the released file pickles, at the module
 paths it uses: ``XttsConfig`` (``TTS.tts.configs.xtts_config``), ``XttsAudioConfig`` and
 ``XttsArgs`` (``TTS.tts.models.xtts``), ``BaseDatasetConfig``
-(``TTS.config.shared_configs``). It never passes ``weights_only=False``, never sets the
-environment variable that turns the check off, and never wraps ``torch.load``: any other
-global in a checkpoint is still refused.
+(``TTS.config.shared_configs``). It never turns the weights-only check off (no argument,
+no environment variable) and never wraps ``torch.load``: any other global in a
+checkpoint is still refused.
 
 Reference: https://github.com/idiap/coqui-ai-TTS/issues/134 (and pytorch's torch.load docs).
 """

@@ -100,7 +100,7 @@ def test_runaway_memory_is_killed_at_the_limit(tmp_path, monkeypatch):
     assert result["outcome"] == "out-of-memory"
     second = result["tiers"]["second"]
     assert (second["status"], second["exc_type"]) == ("error", "OutOfMemory")
-    assert result["tier_run"]["peak_rss_mib"] > 400
+    assert result["tier_run"]["bare"]["peak_rss_mib"] > 400
 
 
 def test_install_failure_is_a_verdict(tmp_path, monkeypatch):
