@@ -20,12 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import beam_search, dropped_prefix, generation_mixin, torchaudio_io, weights_only
+from . import (
+    beam_search,
+    dropped_prefix,
+    generation_mixin,
+    stream_sampler,
+    torchaudio_io,
+    weights_only,
+)
 from ._shim import Shim
 
 #: In the order they are applied.
 SHIMS: dict[str, Shim] = {m.SHIM.name: m.SHIM for m in (
-    beam_search, weights_only, generation_mixin, dropped_prefix, torchaudio_io)}
+    beam_search, weights_only, generation_mixin, dropped_prefix, stream_sampler, torchaudio_io)}
 _applied: list[str] = []
 
 

@@ -7,24 +7,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-RELEASE_ERA = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
-SEED_BROKEN = "tts0.22.0-torch2.9.1-tf4.57.3-py3.11"
-PY312_LEGACY = "tts0.22.0-torch2.5.1-tf4.46.2-py3.12"
-
-
-def nox(*args: str, env: dict[str, str] | None = None, timeout: float = 120
-        ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("COMPAT_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), *args],
-                          capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=REPO)
+from conftest import PY312_LEGACY, RELEASE_ERA, REPO, SEED_BROKEN, load, nox
 
 
 def test_list_json_has_one_session_per_cell():
@@ -73,20 +59,6 @@ def test_bad_matrix_is_refused_before_anything_runs(tmp_path, kind):
     assert out.returncode == 2
     assert f"{matrix}: {expected}" in out.stderr
     assert not results.exists()
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """Run every cell of matrices/smoke.toml through nox, for real (uv installs)."""
-    results = tmp_path_factory.mktemp("results")
-    env = {"COMPAT_MATRIX": str(REPO / "matrices" / "smoke.toml"), "COMPAT_RESULTS": str(results)}
-    out = nox("-s", "matrix", "--", "--force", env=env, timeout=2400)
-    print(out.stdout[-5000:], out.stderr[-5000:])
-    return out, results, env
-
-
-def load(results: Path, cell: str) -> dict:
-    return json.loads((results / f"{cell}.json").read_text())
 
 
 @pytest.mark.e2e
