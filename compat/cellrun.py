@@ -204,25 +204,33 @@ class TierRun:
 
 
 def _tiers(run: CellRun, result: dict[str, Any]) -> None:
-    """Run the tiers bare; where a failure is one a shim addresses, again with the shims."""
-    bare = _run_tiers(run, result, shims=None)
-    plan = shim_plan(run, bare.tiers)
-    shimmed = _run_tiers(run, result, shims="auto") if plan["rerun"] else None
-    final = shimmed or bare
-    if shimmed is not None:
-        plan["applied"] = (shimmed.shims or {}).get("applied", [])
-        plan["active"] = (shimmed.shims or {}).get("active", {})
+    """Run the tiers bare. Where failures are ones shims address, run them again with just
+    those shims; if what is left fails in ways other applicable shims address, once more
+    with every shim that applies. Each tier records the smallest set it passed with."""
+    rounds: list[tuple[list[str], TierRun]] = [([], _run_tiers(run, result, shims=[]))]
+    plan = shim_plan(run, rounds[0][1].tiers)
+    if plan["rerun"]:
+        order = list(patches.SHIMS)
+        first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
+        rounds.append((first, _run_tiers(run, result, shims=first)))
+        rest = [s for s in plan["selected"] if s not in first]
+        left = addressed_failures(rounds[-1][1].tiers, rest)
+        if left:
+            plan["addressed_after_first_round"] = left
+            rounds.append((plan["selected"], _run_tiers(run, result, shims=plan["selected"])))
+    final = rounds[-1][1]
+    plan["rounds"] = [{"shims": shims, "active": (r.shims or {}).get("active", {}),
+                       "statuses": {n: t["status"] for n, t in r.tiers.items()}}
+                      for shims, r in rounds]
     result["shims"] = plan
-    result["tiers"].update(merge_bare_shimmed(bare.tiers, shimmed.tiers if shimmed else None,
-                                              plan.get("applied", [])))
-    result["artifacts"] = {
-        f"{prefix}{k}": f"{run.cell.id}/{v}" for prefix, r in (("", bare), ("shimmed_", shimmed))
-        if r is not None for k, v in r.files.items()}
+    result["tiers"].update(merge_rounds(rounds))
+    result["artifacts"] = {f"{n}:{k}" if n else k: f"{run.cell.id}/{v}"
+                           for n, (_, r) in enumerate(rounds) for k, v in r.files.items()}
     result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,
                                     final.outcome)
     result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
-    result["tier_run"] = {name: _outcome(r.outcome) for name, r in
-                          (("bare", bare), ("shimmed", shimmed)) if r is not None}
+    result["tier_run"] = {("bare" if not shims else "+".join(shims)): _outcome(r.outcome)
+                          for shims, r in rounds}
     run.progress.done("tiers", final.outcome.cause, summary_line(result))
 
 
@@ -231,10 +239,10 @@ def _outcome(out: Outcome) -> dict[str, Any]:
             "seconds": round(out.seconds, 2), "peak_rss_mib": round(out.peak_rss / 2**20)}
 
 
-def _run_tiers(run: CellRun, result: dict[str, Any], shims: str | None) -> TierRun:
+def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str]) -> TierRun:
     assert run.venv is not None
     engine, cell = run.engine, run.cell
-    tag = "" if shims is None else "-shimmed"
+    tag = f"-shimmed{len(shims)}" if shims else ""
     files = {"tiers_report": f"tiers{tag}.json", "tiers_log": f"tiers{tag}.log",
              "junit": f"junit{tag}.xml", "benchmark": f"benchmark{tag}.json"}
     report = run.work_dir / files["tiers_report"]
@@ -243,7 +251,7 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: str | None) -> TierR
              "COMPAT_CELL_ID": cell.id,
              "COMPAT_DEVICES": json.dumps(result.get("devices", ["cpu"]))}
     if shims:
-        extra["COMPAT_SHIMS"] = shims
+        extra["COMPAT_SHIMS"] = ",".join(shims)
     scratch = run.work_dir / "scratch"
     if engine.prepare:
         extra.update(engine.prepare(scratch))  # a fresh copy of the model for each run
@@ -252,7 +260,7 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: str | None) -> TierR
            "-p", "compat.tierplugin", "-v", "--junitxml", str(run.work_dir / files["junit"])]
     if result.get("resolved", {}).get("pytest-benchmark"):
         cmd += ["--benchmark-json", str(run.work_dir / files["benchmark"])]
-    phase = "tiers" if shims is None else "tiers with shims"
+    phase = f"tiers with shims {', '.join(shims)}" if shims else "tiers"
     run.progress.phase(phase, ", ".join(t.name for t in engine.tiers))
 
     def echo(line: str) -> None:
@@ -276,10 +284,21 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: str | None) -> TierR
 FAILED = ("fail", "error", "diverged")
 
 
+def addressed_failures(tiers: dict[str, Any], candidates: list[str]) -> dict[str, list[str]]:
+    """For each failed tier, the candidate shims whose signature matches its error."""
+    found = {}
+    for name, tier in tiers.items():
+        if tier["status"] in FAILED:
+            shims = [s for s in patches.addressing(tier.get("exc_type") or "",
+                                                   tier.get("message") or "") if s in candidates]
+            if shims:
+                found[name] = shims
+    return found
+
+
 def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     """Which shims apply in this cell, which failures they address, and whether to rerun."""
-    failing = {n: t for n, t in tiers.items() if t["status"] in FAILED}
-    if not failing:
+    if not any(t["status"] in FAILED for t in tiers.values()):
         return {"rerun": False, "reason": "every tier passed bare: no shim needed"}
     out = subprocess.run([str(run.python), "-c",
                           "import json, patches; print(json.dumps(patches.selected()))"],
@@ -289,36 +308,32 @@ def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, IndexError):
         return {"rerun": False, "reason": f"could not ask the cell which shims apply: "
                                           f"{out.stderr.strip()[-300:]}"}
-    addressed = {}
-    for name, tier in failing.items():
-        shims = [s for s in patches.addressing(tier.get("exc_type") or "",
-                                               tier.get("message") or "") if s in selected]
-        if shims:
-            addressed[name] = shims
+    addressed = addressed_failures(tiers, selected)
     if not selected:
         reason = "no shim applies to these versions"
     elif not addressed:
         reason = "no failure here is one a shim addresses"
     else:
-        reason = "failures addressed by shims: rerun with every shim that applies"
+        reason = "failures addressed by shims: rerun with them"
     return {"rerun": bool(addressed), "selected": selected, "addressed": addressed,
             "reason": reason}
 
 
-def merge_bare_shimmed(bare: dict[str, Any], shimmed: dict[str, Any] | None,
-                       applied: list[str]) -> dict[str, Any]:
-    """Per tier: the final status (shimmed where a shimmed run happened), with the bare
-    and shimmed statuses and the shims used beside it."""
+def merge_rounds(rounds: list[tuple[list[str], TierRun]]) -> dict[str, Any]:
+    """Per tier: the status of the last round, the bare status, the shimmed status, and
+    the shims of the first round in which the tier passed (the fewest it needs)."""
     def brief(tier: dict[str, Any]) -> dict[str, Any]:
         return {k: tier[k] for k in ("status", "exc_type", "message", "reason") if k in tier}
 
+    bare, last = rounds[0][1].tiers, rounds[-1][1].tiers
     merged = {}
-    for name, tier in bare.items():
-        final = dict(shimmed[name] if shimmed else tier)
-        final["bare"] = brief(tier)
-        if shimmed:
-            final["shimmed"] = brief(shimmed[name])
-            final["shims"] = applied
+    for name in bare:
+        final = dict(last[name])
+        final["bare"] = brief(bare[name])
+        if len(rounds) > 1:
+            final["shimmed"] = brief(last[name])
+            passed = [shims for shims, r in rounds if r.tiers[name]["status"] == "pass"]
+            final["shims"] = passed[0] if passed else rounds[-1][0]
         merged[name] = final
     return merged
 

@@ -24,6 +24,7 @@ from . import (
     beam_search,
     dropped_prefix,
     generation_mixin,
+    logits_warper,
     stream_sampler,
     torchaudio_io,
     weights_only,
@@ -32,7 +33,8 @@ from ._shim import Shim
 
 #: In the order they are applied.
 SHIMS: dict[str, Shim] = {m.SHIM.name: m.SHIM for m in (
-    beam_search, weights_only, generation_mixin, dropped_prefix, stream_sampler, torchaudio_io)}
+    beam_search, weights_only, generation_mixin, dropped_prefix, stream_sampler, torchaudio_io,
+    logits_warper)}
 _applied: list[str] = []
 
 

@@ -34,6 +34,8 @@ def test_every_shim_declares_what_it_fixes(name):
     ("AttributeError", "'int' object has no attribute 'device'", "stream_sampler"),
     ("TypeError", "isin() received an invalid combination of arguments - got "
      "(test_elements=int, elements=Tensor, )", "stream_sampler"),
+    ("ImportError", "cannot import name 'LogitsWarper' from 'transformers' (/x.py)",
+     "logits_warper"),
     ("ImportError", "TorchCodec is required for load_with_torchcodec. Please install "
      "torchcodec to use this function.", "torchaudio_io"),
     (None, "the first forward call saw 1 token, not the conditioning prefix of 57",
