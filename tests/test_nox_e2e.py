@@ -122,11 +122,28 @@ def test_release_era_cell_imports(smoke_run):
 
 
 @pytest.mark.e2e
-def test_seed_broken_cell_fails_import_on_beam_search_scorer(smoke_run):
-    tier = load(smoke_run[1], SEED_BROKEN)["tiers"]["import"]
-    assert tier["status"] == "fail"
-    assert tier["exc_type"] == "ImportError"
-    assert "cannot import name 'BeamSearchScorer'" in tier["message"]
+def test_seed_broken_cell_fails_bare_and_works_shimmed(smoke_run):
+    result = load(smoke_run[1], SEED_BROKEN)
+    bare = result["tiers"]["import"]["bare"]
+    assert bare["status"] == "fail" and bare["exc_type"] == "ImportError"
+    assert "cannot import name 'BeamSearchScorer'" in bare["message"]
+    assert result["shims"]["addressed"] == {"import": ["beam_search"]}
+    assert result["tiers"]["import"]["shims"] == ["beam_search"]
+    for tier in ("import", "load", "synth", "stream"):
+        assert result["tiers"][tier]["shimmed"]["status"] == "pass", tier
+    for shim in ("beam_search", "weights_only", "generation_mixin", "dropped_prefix",
+                 "stream_sampler", "torchaudio_io"):
+        assert shim in result["tiers"]["synth"]["shims"] + result["tiers"]["stream"]["shims"]
+    golden = {t["test"]: t.get("properties", {}) for t in result["tiers"]["synth"]["tests"]}
+    agree = golden["test_agrees_with_golden[cpu]"]
+    assert agree["golden_codes_equal"] and agree["golden_first_logits_max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.e2e
+def test_release_era_cell_runs_bare_only(smoke_run):
+    shims = load(smoke_run[1], RELEASE_ERA)["shims"]
+    assert shims["rerun"] is False
+    assert shims["reason"] == "every tier passed bare: no shim needed"
 
 
 @pytest.mark.e2e
