@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from . import (
     beam_search,
+    cache_kwarg,
     dropped_prefix,
     generation_mixin,
     logits_warper,
@@ -34,7 +35,7 @@ from ._shim import Shim
 #: In the order they are applied.
 SHIMS: dict[str, Shim] = {m.SHIM.name: m.SHIM for m in (
     beam_search, weights_only, generation_mixin, dropped_prefix, stream_sampler, torchaudio_io,
-    logits_warper)}
+    logits_warper, cache_kwarg)}
 _applied: list[str] = []
 
 

@@ -20,8 +20,8 @@ it imports are bound into it there and then. Where the classes are gone it provi
 stand-ins (XTTS decodes with ``num_beams=1``) that raise a clear error if beam search is
 ever requested.
 
-Reference: https://github.com/idiap/coqui-ai-TTS/pull/425 (the fork dropped the import
-in 0.27.0).
+Reference: https://github.com/coqui-ai/TTS/issues/4388 (TTS 0.22.0 with transformers
+4.57.3; the move is huggingface/transformers#40495).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ SHIM = Shim(
               r"DisjunctiveConstraint|PhrasalConstraint|SampleOutput)'|"
               r"No module named 'transformers\.generation\.beam_(search|constraints)'",
     boundary="transformers >= 4.57.0 with TTS 0.22.0 (5.0.0 deletes the classes)",
-    reference="https://github.com/idiap/coqui-ai-TTS/pull/425",
+    reference="https://github.com/coqui-ai/TTS/issues/4388",
     tiers=("import", "load", "synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

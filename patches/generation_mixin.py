@@ -15,7 +15,7 @@ popular fix, and it is not enough: the first generation step then gets an empty 
 drops the conditioning prefix (see ``patches.dropped_prefix``); the synth tier's golden
 and conditioning checks show that as ``diverged``.
 
-Reference: https://github.com/idiap/coqui-ai-TTS/issues/394
+Reference: https://github.com/idiap/coqui-ai-TTS/issues/400
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ SHIM = Shim(
     error="AttributeError: 'GPT2InferenceModel' object has no attribute 'generate'",
     signature=r"'GPT2InferenceModel' object has no attribute '(generate|_validate_model_class)'",
     boundary="transformers >= 4.52.1 with TTS 0.22.0 (warned from 4.50)",
-    reference="https://github.com/idiap/coqui-ai-TTS/issues/394",
+    reference="https://github.com/idiap/coqui-ai-TTS/issues/400",
     tiers=("synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

@@ -13,7 +13,7 @@ with exactly this). Inference does not touch that module.
 The fix binds ``LogitsWarper`` to ``LogitsProcessor`` (the warpers' common base now, same
 call signature) on the transformers module right before ``arch_utils`` runs.
 
-Reference: https://github.com/huggingface/transformers/pull/32626
+Reference: https://github.com/huggingface/transformers/releases/tag/v4.49.0
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ SHIM = Shim(
     error="ImportError: cannot import name 'LogitsWarper' from 'transformers'",
     signature=r"cannot import name 'LogitsWarper'",
     boundary="transformers >= 4.49.0 with TTS 0.22.0 (fine-tuning)",
-    reference="https://github.com/huggingface/transformers/pull/32626",
+    reference="https://github.com/huggingface/transformers/releases/tag/v4.49.0",
     tiers=("finetune",),
     applies=applies, apply=apply, active=active,
 )

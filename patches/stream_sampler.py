@@ -23,7 +23,7 @@ the original did, yielding ``(token, final-normed hidden state)`` per step. On t
 release-era stack it yields the same tokens as the original for the same seed (a test
 compares them).
 
-Reference: https://github.com/coqui-ai/TTS/issues/3805
+Reference: https://github.com/coqui-ai/TTS/pull/4397 (the 5.0 ``do_stream`` error)
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ SHIM = Shim(
               r"'(device|_pad_token_tensor)'|has no attribute '_validate_model_class'|"
               r"'GenerationConfig' object has no attribute 'do_stream'",
     boundary="transformers >= 4.41 with TTS 0.22.0 (works up to 4.40.2)",
-    reference="https://github.com/coqui-ai/TTS/issues/3805",
+    reference="https://github.com/coqui-ai/TTS/pull/4397",
     tiers=("stream", "bench"),
     applies=applies, apply=apply, active=active,
 )

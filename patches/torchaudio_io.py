@@ -18,7 +18,7 @@ The fix replaces ``TTS.tts.models.xtts.load_audio`` (used by inference and by th
 fine-tune dataset) with the same function reading through soundfile: mono, resampled
 with ``torchaudio.functional.resample`` (no codec needed), clipped to [-1, 1].
 
-Reference: https://github.com/idiap/coqui-ai-TTS/issues/399
+Reference: https://github.com/pytorch/audio/pull/3974 (``load_with_torchcodec``)
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ SHIM = Shim(
           "torchcodec to use this function.",
     signature=r"TorchCodec is required|Could not load libtorchcodec",
     boundary="torchaudio >= 2.9.0 without a working torchcodec (TTS 0.22.0, coqui-tts < 0.27)",
-    reference="https://github.com/idiap/coqui-ai-TTS/issues/399",
+    reference="https://github.com/pytorch/audio/pull/3974",
     tiers=("synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

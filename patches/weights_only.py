@@ -20,7 +20,8 @@ paths it uses: ``XttsConfig`` (``TTS.tts.configs.xtts_config``), ``XttsAudioConf
 no environment variable) and never wraps ``torch.load``: any other global in a
 checkpoint is still refused.
 
-Reference: https://github.com/idiap/coqui-ai-TTS/issues/134 (and pytorch's torch.load docs).
+Reference: https://github.com/coqui-ai/TTS/issues/4121 (the fork allowlists its own
+classes since idiap/coqui-ai-TTS#113 and 0.24.3).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ SHIM = Shim(
           "allowed global by default",
     signature=r"Unsupported global: GLOBAL TTS\.",
     boundary="torch >= 2.6.0 with TTS 0.22.0 or coqui-tts < 0.24.3",
-    reference="https://github.com/idiap/coqui-ai-TTS/issues/134",
+    reference="https://github.com/coqui-ai/TTS/issues/4121",
     tiers=("load", "synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

@@ -34,6 +34,7 @@ def test_every_shim_declares_what_it_fixes(name):
     ("AttributeError", "'int' object has no attribute 'device'", "stream_sampler"),
     ("TypeError", "isin() received an invalid combination of arguments - got "
      "(test_elements=int, elements=Tensor, )", "stream_sampler"),
+    ("AttributeError", "'NoneType' object has no attribute 'get_seq_length'", "cache_kwarg"),
     ("ImportError", "cannot import name 'LogitsWarper' from 'transformers' (/x.py)",
      "logits_warper"),
     ("ImportError", "TorchCodec is required for load_with_torchcodec. Please install "
