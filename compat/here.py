@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def current_cell(python: str, info: dict[str, Any]) -> Cell:
     cell = Cell(id="", python=info["python"], tts=f"{dist}=={pkgs[dist]}",
                 torch=pkgs["torch"], transformers=pkgs["transformers"], pins=pins,
                 tags=("here",), source=f"the environment of {python}")
-    return Cell(**{**cell.__dict__, "id": f"here-{cell_id(cell)}"})
+    return replace(cell, id=f"here-{cell_id(cell)}")
 
 
 def pytest_overlay(info: dict[str, Any]) -> tuple[Path, ...]:

@@ -69,3 +69,24 @@ class _Finder(importlib.abc.MetaPathFinder):
                 spec.loader = _Loader(spec.loader, name)
                 return spec
         return None
+
+
+class Mend:
+    """The ``apply``/``active`` pair of a shim that mends one module with one hook:
+    run just before the module's code (``before=True``) or right after it."""
+
+    def __init__(self, target: str, hook: Hook, *, before: bool = False) -> None:
+        self.target, self.hook, self.before, self.done = target, hook, before, False
+
+    def _run(self, module: object) -> None:
+        self.hook(module)
+        self.done = True
+
+    def apply(self) -> None:
+        if not self.before:
+            after_import(self.target, self._run)
+        elif not before_import(self.target, self._run):
+            self._run(sys.modules[self.target])  # already imported: mend what is left
+
+    def active(self) -> bool:
+        return self.done

@@ -28,7 +28,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.layers.xtts.gpt_inference"
-_state = {"wrapped": False}
 
 
 def applies() -> bool:
@@ -53,15 +52,9 @@ def _wrap(module) -> None:
 
     mapped_forward._xtts_compat = True
     cls.forward = mapped_forward
-    _state["wrapped"] = True
 
 
-def apply() -> None:
-    _hooks.after_import(TARGET, _wrap)
-
-
-def active() -> bool:
-    return _state["wrapped"]
+MEND = _hooks.Mend(TARGET, _wrap)
 
 
 SHIM = Shim(
@@ -71,5 +64,5 @@ SHIM = Shim(
     boundary="transformers >= 5.24.0 with coqui-tts 0.27/0.28 (5.23.0 works)",
     reference="https://github.com/huggingface/transformers/releases/tag/v5.24.0",
     tiers=("synth", "stream", "finetune", "bench"),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )

@@ -26,7 +26,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.layers.xtts.gpt_inference"
-_state = {"wrapped": False, "empty_cache_seen": 0}
 
 
 def applies() -> bool:
@@ -54,8 +53,6 @@ def _wrap(module) -> None:
 
             kwargs["attention_mask"] = torch.ones_like(input_ids)
         empty = _is_empty(past_key_values)
-        if empty:
-            _state["empty_cache_seen"] += 1
         inputs = original(self, input_ids, None if empty else past_key_values, **kwargs)
         if empty and self.kv_cache:
             inputs["past_key_values"] = past_key_values
@@ -63,15 +60,9 @@ def _wrap(module) -> None:
 
     prepare_inputs_for_generation._xtts_compat = True
     cls.prepare_inputs_for_generation = prepare_inputs_for_generation
-    _state["wrapped"] = True
 
 
-def apply() -> None:
-    _hooks.after_import(TARGET, _wrap)
-
-
-def active() -> bool:
-    return _state["wrapped"]
+MEND = _hooks.Mend(TARGET, _wrap)
 
 
 SHIM = Shim(
@@ -81,5 +72,5 @@ SHIM = Shim(
     boundary="transformers >= 4.52.1 with TTS 0.22.0 and GenerationMixin restored",
     reference="https://github.com/idiap/coqui-ai-TTS/issues/394",
     tiers=("synth", "stream", "bench"),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )

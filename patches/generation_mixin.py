@@ -26,7 +26,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.layers.xtts.gpt_inference"
-_state = {"mixed_in": False}
 
 
 def applies() -> bool:
@@ -40,15 +39,9 @@ def _mix_in(module) -> None:
     cls = module.GPT2InferenceModel
     if not issubclass(cls, GenerationMixin):
         cls.__bases__ = (*cls.__bases__, GenerationMixin)
-    _state["mixed_in"] = True
 
 
-def apply() -> None:
-    _hooks.after_import(TARGET, _mix_in)
-
-
-def active() -> bool:
-    return _state["mixed_in"]
+MEND = _hooks.Mend(TARGET, _mix_in)
 
 
 SHIM = Shim(
@@ -58,5 +51,5 @@ SHIM = Shim(
     boundary="transformers >= 4.52.1 with TTS 0.22.0 (warned from 4.50)",
     reference="https://github.com/idiap/coqui-ai-TTS/issues/400",
     tiers=("synth", "stream", "finetune", "bench"),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )

@@ -26,7 +26,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.layers.tortoise.arch_utils"
-_state = {"provided": False}
 
 
 def applies() -> bool:
@@ -44,16 +43,9 @@ def _provide(_module=None) -> None:
         from transformers.generation.logits_process import LogitsProcessor
 
         top.LogitsWarper = LogitsProcessor
-        _state["provided"] = True
 
 
-def apply() -> None:
-    if not _hooks.before_import(TARGET, _provide):
-        _provide()
-
-
-def active() -> bool:
-    return _state["provided"]
+MEND = _hooks.Mend(TARGET, _provide, before=True)
 
 
 SHIM = Shim(
@@ -63,5 +55,5 @@ SHIM = Shim(
     boundary="transformers >= 4.49.0 with TTS 0.22.0 (fine-tuning)",
     reference="https://github.com/huggingface/transformers/releases/tag/v4.49.0",
     tiers=("finetune",),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )

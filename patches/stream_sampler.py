@@ -34,7 +34,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.layers.xtts.gpt"
-_state = {"replaced": False, "streams": 0}
 
 
 def applies() -> bool:
@@ -92,21 +91,14 @@ def sample_stream(model, input_ids, *, eos_token_id, max_length, do_sample=True,
 
 def _replace(module) -> None:
     def get_generator(self, fake_inputs, **kwargs):
-        _state["streams"] += 1
         return sample_stream(self.gpt_inference, fake_inputs,
                              eos_token_id=self.stop_audio_token,
                              max_length=self.max_gen_mel_tokens + fake_inputs.shape[-1], **kwargs)
 
     module.GPT.get_generator = get_generator
-    _state["replaced"] = True
 
 
-def apply() -> None:
-    _hooks.after_import(TARGET, _replace)
-
-
-def active() -> bool:
-    return _state["replaced"]
+MEND = _hooks.Mend(TARGET, _replace)
 
 
 SHIM = Shim(
@@ -118,5 +110,5 @@ SHIM = Shim(
     boundary="transformers >= 4.41 with TTS 0.22.0 (works up to 4.40.2)",
     reference="https://github.com/coqui-ai/TTS/pull/4397",
     tiers=("stream", "bench"),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )

@@ -32,7 +32,6 @@ from . import _hooks, _versions
 from ._shim import Shim
 
 TARGET = "TTS.tts.models.xtts"
-_state = {"replaced": False}
 
 
 def codec_usable() -> bool:
@@ -65,15 +64,9 @@ def load_audio(audiopath, sampling_rate):
 
 def _replace(module) -> None:
     module.load_audio = load_audio
-    _state["replaced"] = True
 
 
-def apply() -> None:
-    _hooks.after_import(TARGET, _replace)
-
-
-def active() -> bool:
-    return _state["replaced"]
+MEND = _hooks.Mend(TARGET, _replace)
 
 
 SHIM = Shim(
@@ -84,5 +77,5 @@ SHIM = Shim(
     boundary="torchaudio >= 2.9.0 without a working torchcodec (TTS 0.22.0, coqui-tts < 0.27)",
     reference="https://github.com/pytorch/audio/pull/3974",
     tiers=("synth", "stream", "finetune", "bench"),
-    applies=applies, apply=apply, active=active,
+    applies=applies, apply=MEND.apply, active=MEND.active,
 )
