@@ -27,8 +27,9 @@ from compat.progress import Progress
 from compat.supervise import EXITED, Outcome, supervise
 
 REPO = Path(__file__).resolve().parent.parent
-CELL_SIDE = ("compat/__init__.py", "compat/atomicio.py", "compat/probe.py",
-             "compat/tierplugin.py", "compat/engines/tiers.ini")
+#: The code a result depends on besides the engine's tier tests: the harness (how a cell
+#: is run and recorded) and the shims (applied inside cells).
+SUITE_CODE = ("compat", "patches")
 PROBE_TIMEOUT = 600.0
 PROGRESS_LINE = re.compile(r"\[\s*\d+%\]$")
 #: Environment of every tier run: offline, no prompts, unbuffered.
@@ -68,10 +69,14 @@ class CellRun:
 
 
 def suite_digest(engine: Engine) -> str:
-    """Hash of the tier tests and the cell-side harness files."""
+    """Hash of the tier tests, the harness and the shims: change any, and stored results
+    are no longer current."""
     sha = hashlib.sha256(engine.digest().encode())
-    for rel in CELL_SIDE:
-        sha.update((REPO / rel).read_bytes())
+    for folder in SUITE_CODE:
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.suffix in (".py", ".ini") and "__pycache__" not in path.parts:
+                sha.update(path.relative_to(REPO).as_posix().encode())
+                sha.update(path.read_bytes())
     return sha.hexdigest()[:16]
 
 
