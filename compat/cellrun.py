@@ -157,7 +157,7 @@ def _install(run: CellRun, result: dict[str, Any]) -> None:
     if inst.ok:
         tier = results.tier_status("pass", seconds=round(inst.seconds, 2), **info)
         result["freeze"] = inst.freeze
-        progress.done("install", "pass", "environment reused" if inst.reused
+        progress.done("install", "pass", inst.message if inst.reused
                       else f"{len(inst.freeze)} packages")
     else:
         cause = inst.outcome.cause if inst.outcome else "error"

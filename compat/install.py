@@ -118,9 +118,20 @@ def install(
         return InstallResult(False, False, outcome.seconds, backend, cmd,
                              resolver_message(outcome.output_tail) or outcome.detail, outcome)
     frozen = freeze(backend, venv)
+    if backend == "uv":
+        prune_cache()
     (venv / STAMP).write_text(json.dumps({"key": key, "requirements": requirements,
                                           "freeze": frozen}, indent=1))
     return InstallResult(True, False, outcome.seconds, backend, cmd, "", outcome, frozen)
+
+
+def prune_cache() -> None:
+    """Drop what uv's cache no longer needs (sdist build trees above all: 44 GiB of them
+    after the default matrix here, which filled the disk). Installed environments keep
+    their hard links; the archives they came from stay."""
+    uv = uv_executable()
+    if uv:
+        subprocess.run([uv, "cache", "prune", "--quiet"], capture_output=True, timeout=600)
 
 
 def freeze(backend: str, venv: Path) -> list[str]:
