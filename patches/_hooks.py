@@ -7,6 +7,7 @@ module it mends. A module already imported gets its after-hooks at once.
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import sys
@@ -90,3 +91,13 @@ class Mend:
 
     def active(self) -> bool:
         return self.done
+
+
+def wrap_method(cls: type, name: str, make: Callable[[Callable], Callable]) -> None:
+    """Replace ``cls.name`` with ``make(original)``, once: applying twice wraps once."""
+    original = getattr(cls, name)
+    if getattr(original, "_xtts_compat", False):
+        return
+    wrapped = functools.wraps(original)(make(original))
+    wrapped._xtts_compat = True
+    setattr(cls, name, wrapped)

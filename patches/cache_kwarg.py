@@ -20,8 +20,6 @@ work with transformers 5 in 0.27.5, idiap/coqui-ai-TTS#550; 5.24 came later)
 
 from __future__ import annotations
 
-import functools
-
 from packaging.version import Version
 
 from . import _hooks, _versions
@@ -37,21 +35,18 @@ def applies() -> bool:
                 and transformers >= Version("5.24"))
 
 
-def _wrap(module) -> None:
-    cls = module.GPT2InferenceModel
-    forward = cls.forward
-    if getattr(forward, "_xtts_compat", False):
-        return
-
-    @functools.wraps(forward)
+def _map_cache(forward):
     def mapped_forward(self, *args, **kwargs):
         cache = kwargs.pop("cache", None)
         if cache is not None and kwargs.get("past_key_values") is None:
             kwargs["past_key_values"] = cache
         return forward(self, *args, **kwargs)
 
-    mapped_forward._xtts_compat = True
-    cls.forward = mapped_forward
+    return mapped_forward
+
+
+def _wrap(module) -> None:
+    _hooks.wrap_method(module.GPT2InferenceModel, "forward", _map_cache)
 
 
 MEND = _hooks.Mend(TARGET, _wrap)

@@ -38,12 +38,7 @@ def _is_empty(cache) -> bool:
     return cache is not None and callable(length) and length() == 0
 
 
-def _wrap(module) -> None:
-    cls = module.GPT2InferenceModel
-    original = cls.prepare_inputs_for_generation
-    if getattr(original, "_xtts_compat", False):
-        return
-
+def _whole_prefix_first(original):
     def prepare_inputs_for_generation(self, input_ids, past_key_values=None, **kwargs):
         if past_key_values is None and kwargs.get("cache") is not None:
             past_key_values = kwargs.pop("cache")
@@ -58,8 +53,12 @@ def _wrap(module) -> None:
             inputs["past_key_values"] = past_key_values
         return inputs
 
-    prepare_inputs_for_generation._xtts_compat = True
-    cls.prepare_inputs_for_generation = prepare_inputs_for_generation
+    return prepare_inputs_for_generation
+
+
+def _wrap(module) -> None:
+    _hooks.wrap_method(module.GPT2InferenceModel, "prepare_inputs_for_generation",
+                       _whole_prefix_first)
 
 
 MEND = _hooks.Mend(TARGET, _wrap)

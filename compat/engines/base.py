@@ -29,7 +29,7 @@ class FixtureSpec:
     #: Run as ``python -m <builder> --out DIR --seed N`` inside that environment.
     builder: str
     #: The cached folder, and a check raising an error that names a bad file.
-    folder: Callable[[], Path]
+    folder: Callable[..., Path]
     verify: Callable[[Path], object]
 
 
