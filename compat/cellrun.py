@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import patches
-from compat import results
+from compat import diagnosis, results
 from compat.engines import Engine
 from compat.fingerprint import fingerprint
 from compat.install import InstallResult, install, stamp
@@ -294,8 +294,8 @@ def addressed_failures(tiers: dict[str, Any], candidates: list[str]) -> dict[str
     found = {}
     for name, tier in tiers.items():
         if tier["status"] in FAILED:
-            shims = [s for s in patches.addressing(tier.get("exc_type") or "",
-                                                   tier.get("message") or "") if s in candidates]
+            shims = [s for s in diagnosis.shims_for(tier.get("exc_type"), tier.get("message"))
+                     if s in candidates]
             if shims:
                 found[name] = shims
     return found

@@ -65,7 +65,3 @@ def active() -> dict[str, bool]:
     """For each applied shim: whether it has acted yet (its module was imported)."""
     return {name: SHIMS[name].active() for name in _applied}
 
-
-def addressing(exc_type: str, message: str) -> list[str]:
-    """The shims whose signature matches a failure."""
-    return [name for name, shim in SHIMS.items() if shim.matches(exc_type, message or "")]

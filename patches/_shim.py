@@ -1,8 +1,12 @@
-"""What every shim declares: the error it fixes, where it starts, why, when it applies."""
+"""What every shim declares: its name, the tiers it mends, when it applies.
+
+The error it fixes, its version boundary and the upstream reference are data, in
+``compat/known_breakages.toml`` (the entry whose ``shim`` names it), so the report, the
+gate, ``doctor`` and the shim rounds of a cell diagnose from one place.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,18 +14,8 @@ from typing import Callable
 @dataclass(frozen=True)
 class Shim:
     name: str
-    #: The error users see, verbatim (one line of it).
-    error: str
-    #: A regular expression matched against "ExceptionType: message" of a failure.
-    signature: str
-    #: Where the breakage starts (and ends, if upstream fixed it).
-    boundary: str
-    reference: str
     #: The tiers whose failure it addresses.
     tiers: tuple[str, ...]
     applies: Callable[[], bool] = field(compare=False)
     apply: Callable[[], None] = field(compare=False)
     active: Callable[[], bool] = field(compare=False)
-
-    def matches(self, exc_type: str, message: str) -> bool:
-        return re.search(self.signature, f"{exc_type}: {message}") is not None

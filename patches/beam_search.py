@@ -100,12 +100,6 @@ def active() -> bool:
 
 SHIM = Shim(
     name="beam_search",
-    error="ImportError: cannot import name 'BeamSearchScorer' from 'transformers'",
-    signature=r"cannot import name '(BeamSearchScorer|ConstrainedBeamSearchScorer|"
-              r"DisjunctiveConstraint|PhrasalConstraint|SampleOutput)'|"
-              r"No module named 'transformers\.generation\.beam_(search|constraints)'",
-    boundary="transformers >= 4.57.0 with TTS 0.22.0 (5.0.0 deletes the classes)",
-    reference="https://github.com/coqui-ai/TTS/issues/4388",
     tiers=("import", "load", "synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

@@ -54,10 +54,6 @@ MEND = _hooks.Mend(TARGET, _wrap)
 
 SHIM = Shim(
     name="cache_kwarg",
-    error="AttributeError: 'NoneType' object has no attribute 'get_seq_length'",
-    signature=r"'NoneType' object has no attribute 'get_seq_length'",
-    boundary="transformers >= 5.24.0 with coqui-tts 0.27/0.28 (5.23.0 works)",
-    reference="https://github.com/huggingface/transformers/releases/tag/v5.24.0",
     tiers=("synth", "stream", "finetune", "bench"),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

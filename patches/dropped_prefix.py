@@ -66,10 +66,6 @@ MEND = _hooks.Mend(TARGET, _wrap)
 
 SHIM = Shim(
     name="dropped_prefix",
-    error="(none: the conditioning prefix is silently dropped; the audio is wrong)",
-    signature=r"first forward call saw 1 token|first-step logits differ",
-    boundary="transformers >= 4.52.1 with TTS 0.22.0 and GenerationMixin restored",
-    reference="https://github.com/idiap/coqui-ai-TTS/issues/394",
     tiers=("synth", "stream", "bench"),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

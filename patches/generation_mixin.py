@@ -46,10 +46,6 @@ MEND = _hooks.Mend(TARGET, _mix_in)
 
 SHIM = Shim(
     name="generation_mixin",
-    error="AttributeError: 'GPT2InferenceModel' object has no attribute 'generate'",
-    signature=r"'GPT2InferenceModel' object has no attribute '(generate|_validate_model_class)'",
-    boundary="transformers >= 4.52.1 with TTS 0.22.0 (warned from 4.50)",
-    reference="https://github.com/idiap/coqui-ai-TTS/issues/400",
     tiers=("synth", "stream", "finetune", "bench"),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

@@ -50,10 +50,6 @@ MEND = _hooks.Mend(TARGET, _provide, before=True)
 
 SHIM = Shim(
     name="logits_warper",
-    error="ImportError: cannot import name 'LogitsWarper' from 'transformers'",
-    signature=r"cannot import name 'LogitsWarper'",
-    boundary="transformers >= 4.49.0 with TTS 0.22.0 (fine-tuning)",
-    reference="https://github.com/huggingface/transformers/releases/tag/v4.49.0",
     tiers=("finetune",),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

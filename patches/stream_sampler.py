@@ -103,12 +103,6 @@ MEND = _hooks.Mend(TARGET, _replace)
 
 SHIM = Shim(
     name="stream_sampler",
-    error="AttributeError: 'GPT2InferenceModel' object has no attribute '_validate_model_class'",
-    signature=r"isin\(\) received an invalid combination|'int' object has no attribute "
-              r"'(device|_pad_token_tensor)'|has no attribute '_validate_model_class'|"
-              r"'GenerationConfig' object has no attribute 'do_stream'",
-    boundary="transformers >= 4.41 with TTS 0.22.0 (works up to 4.40.2)",
-    reference="https://github.com/coqui-ai/TTS/pull/4397",
     tiers=("stream", "bench"),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

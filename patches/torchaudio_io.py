@@ -71,11 +71,6 @@ MEND = _hooks.Mend(TARGET, _replace)
 
 SHIM = Shim(
     name="torchaudio_io",
-    error="ImportError: TorchCodec is required for load_with_torchcodec. Please install "
-          "torchcodec to use this function.",
-    signature=r"TorchCodec is required|Could not load libtorchcodec",
-    boundary="torchaudio >= 2.9.0 without a working torchcodec (TTS 0.22.0, coqui-tts < 0.27)",
-    reference="https://github.com/pytorch/audio/pull/3974",
     tiers=("synth", "stream", "finetune", "bench"),
     applies=applies, apply=MEND.apply, active=MEND.active,
 )

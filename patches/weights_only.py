@@ -78,11 +78,6 @@ def active() -> bool:
 
 SHIM = Shim(
     name="weights_only",
-    error="Unsupported global: GLOBAL TTS.tts.configs.xtts_config.XttsConfig was not an "
-          "allowed global by default",
-    signature=r"Unsupported global: GLOBAL TTS\.",
-    boundary="torch >= 2.6.0 with TTS 0.22.0 or coqui-tts < 0.24.3",
-    reference="https://github.com/coqui-ai/TTS/issues/4121",
     tiers=("load", "synth", "stream", "finetune", "bench"),
     applies=applies, apply=apply, active=active,
 )

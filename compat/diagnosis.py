@@ -1,0 +1,164 @@
+"""The knowledge base of known breakages (``compat/known_breakages.toml``) and the
+classifier that matches a failure to one of them, or to none (``unclassified``).
+
+The report, the gate, the shim rounds of a cell and ``doctor`` all diagnose from here;
+nothing imports torch or TTS.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KNOWLEDGE_BASE = Path(__file__).with_name("known_breakages.toml")
+UNCLASSIFIED = "unclassified"
+FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "boundary",
+          "affects", "shim", "pin", "reference")
+
+
+class KnowledgeBaseError(ValueError):
+    """A malformed knowledge base; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Breakage:
+    id: str
+    tier: str
+    exc_type: str
+    pattern: str
+    error: str
+    diagnosis: str
+    cause: str
+    boundary: str
+    affects: tuple[dict[str, str], ...]
+    shim: str
+    pin: str
+    reference: str
+    _type_re: re.Pattern = field(init=False, repr=False, compare=False)
+    _message_re: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_type_re", re.compile(rf"(^|\.)({self.exc_type})$"))
+        object.__setattr__(self, "_message_re", re.compile(self.pattern))
+
+    def matches(self, exc_type: str, message: str) -> bool:
+        """Whether a failure (exception type, message) is this breakage."""
+        type_ok = not self.exc_type or bool(self._type_re.search(exc_type or ""))
+        return type_ok and self._message_re.search(message or "") is not None
+
+    @property
+    def remedy(self) -> str:
+        """One line: the shim that fixes it, else the pin that avoids it."""
+        parts = []
+        if self.shim:
+            parts.append(f"shim `{self.shim}` (patches/)")
+        if self.pin:
+            parts.append(f"pin `{self.pin}`")
+        return " or ".join(parts) or "none known"
+
+    def affected(self, versions: dict[str, str | None]) -> bool:
+        """For ``doctor``: whether installed versions (dist -> version or None) match any
+        alternative of ``affects``. ``python`` is a key like any distribution."""
+        return any(all(_holds(versions, dist, rule) for dist, rule in alt.items())
+                   for alt in self.affects)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: (list(getattr(self, name)) if name == "affects" else getattr(self, name))
+                for name in FIELDS} | {"remedy": self.remedy}
+
+
+def _version(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+def _holds(versions: dict[str, str | None], dist: str, rule: str) -> bool:
+    raw = versions.get(dist)
+    if rule == "absent":
+        return raw is None
+    found = _version(raw)
+    if found is None:
+        return False
+    if rule.startswith("!+"):
+        return rule[2:] not in (found.local or "")
+    if rule.startswith("+"):
+        return rule[1:] in (found.local or "")
+    if rule.startswith("minor!="):
+        other = _version(versions.get(rule[len("minor!="):]))
+        return other is not None and found.release[:2] != other.release[:2]
+    return SpecifierSet(rule).contains(found, prereleases=True)
+
+
+def _check_rule(where: str, dist: str, rule: str) -> None:
+    if rule == "absent" or rule.startswith(("+", "!+", "minor!=")):
+        return
+    try:
+        SpecifierSet(rule)
+    except InvalidSpecifier as exc:
+        raise KnowledgeBaseError(f"{where}: affects {dist} = {rule!r}: {exc}") from None
+
+
+def parse(text: str, source: str = str(KNOWLEDGE_BASE)) -> tuple[Breakage, ...]:
+    """Parse and check a knowledge base; errors name the file and the entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeBaseError(f"{source}: {exc}") from None
+    entries, seen = [], set()
+    for number, raw in enumerate(data.get("breakage", []), start=1):
+        where = f"{source}: [[breakage]] #{number} ({raw.get('id', 'no id')})"
+        missing = [name for name in FIELDS if name not in raw]
+        unknown = sorted(set(raw) - set(FIELDS))
+        if missing or unknown:
+            raise KnowledgeBaseError(f"{where}: missing {missing}, unknown {unknown}")
+        if raw["id"] in seen:
+            raise KnowledgeBaseError(f"{where}: duplicate id")
+        seen.add(raw["id"])
+        for alt in raw["affects"]:
+            for dist, rule in alt.items():
+                _check_rule(where, dist, rule)
+        try:
+            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"])}))
+        except re.error as exc:
+            raise KnowledgeBaseError(f"{where}: bad regular expression: {exc}") from None
+    return tuple(entries)
+
+
+@cache
+def load(path: Path = KNOWLEDGE_BASE) -> tuple[Breakage, ...]:
+    return parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def by_id(breakage_id: str) -> Breakage:
+    for entry in load():
+        if entry.id == breakage_id:
+            return entry
+    raise KeyError(breakage_id)
+
+
+def classify(exc_type: str | None, message: str | None) -> Breakage | None:
+    """The first known breakage matching a failure, or None (unclassified). Never a guess:
+    only an entry whose signature matches is returned."""
+    for entry in load():
+        if entry.matches(exc_type or "", message or ""):
+            return entry
+    return None
+
+
+def shims_for(exc_type: str | None, message: str | None) -> list[str]:
+    """The shims of every breakage whose signature matches a failure."""
+    return [e.shim for e in load() if e.shim and e.matches(exc_type or "", message or "")]

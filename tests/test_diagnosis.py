@@ -1,0 +1,136 @@
+"""The knowledge base and its classifier: verbatim messages seen in real cells map to
+their entry, anything else is unclassified, and malformed entries are refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+import patches
+from compat import diagnosis
+
+#: (exception type, verbatim message, the entry it must map to). The messages are copied
+#: from the default matrix's results and from the upstream threads the entries cite.
+VERBATIM = [
+    ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/work/main/.nox/"
+     "matrix-cell-tts0-22-0-torch2-9-1-tf4-57-3-py3-11/lib/python3.11/site-packages/"
+     "transformers/__init__.py)", "beam-search-scorer"),
+    ("UnpicklingError", "Weights only load failed. This file can still be loaded, to do so you "
+     "have two options, do those steps only if you trust the source of the checkpoint. \n\t(1) "
+     "In PyTorch 2.6, we changed the default value of the `weights_only` argument in "
+     "`torch.load` from `False` to `True`. ...\n\tWeightsUnpickler error: Unsupported global: "
+     "GLOBAL TTS.tts.configs.xtts_config.XttsConfig was not an allowed global by default.",
+     "weights-only-xtts-config"),
+    ("AttributeError", "'GPT2InferenceModel' object has no attribute 'generate'",
+     "generate-removed"),
+    ("", "the first forward call saw 1 token, not the conditioning prefix of 57",
+     "dropped-prefix"),
+    ("AttributeError", "'int' object has no attribute 'device'", "stream-sampler"),
+    ("AttributeError", "'int' object has no attribute '_pad_token_tensor'", "stream-sampler"),
+    ("TypeError", "isin() received an invalid combination of arguments - got "
+     "(test_elements=int, elements=Tensor, )", "stream-sampler"),
+    ("ImportError", "TorchCodec is required for load_with_torchcodec. Please install "
+     "torchcodec to use this function.", "torchaudio-torchcodec"),
+    ("RuntimeError", "Could not load libtorchcodec. Likely causes:\n  1. FFmpeg is not "
+     "properly installed in your environment.", "torchcodec-ffmpeg"),
+    ("ImportError", "cannot import name 'LogitsWarper' from 'transformers' (/x/transformers/"
+     "__init__.py)", "logits-warper"),
+    ("AttributeError", "'NoneType' object has no attribute 'get_seq_length'", "cache-kwarg"),
+    ("InstallError", "RuntimeError: TTS requires python >= 3.9 and < 3.12 but your Python "
+     "version is 3.12.1 (main, May  9 2026, 07:36:11) [GCC 12.2.0]\nerror: Failed to build "
+     "`tts==0.22.0`", "tts-python312"),
+    ("OSError", "libc10_cuda.so: cannot open shared object file: No such file or directory",
+     "cuda-torchaudio-cpu-torch"),
+    ("RuntimeError", "Detected that PyTorch and TorchAudio were compiled with different CUDA "
+     "versions. PyTorch has CUDA version 13.2 whereas TorchAudio has CUDA version 13.0. Please "
+     "install the TorchAudio version that matches your PyTorch version.",
+     "torch-torchaudio-cuda-mismatch"),
+    ("ValueError", "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 "
+     "from C header, got 88 from PyObject", "numpy-abi"),
+    ("InstallError", "error: No solution found when resolving dependencies\n  cause: Because "
+     "gruut==2.2.3 depends on numpy>=1.19.0,<2.0.0 and tts>=0.22.0 depends on "
+     "gruut[de]==2.2.3, we can conclude that tts>=0.22.0 depends on numpy>=1.19.0,<2.0.0.",
+     "numpy2-resolve"),
+    ("ModuleNotFoundError", "No module named 'six'", "six-undeclared"),
+    ("ModuleNotFoundError", "No module named 'click'", "click-undeclared"),
+]
+
+
+@pytest.mark.parametrize(("exc_type", "message", "entry"), VERBATIM,
+                         ids=[v[2] + f"-{i}" for i, v in enumerate(VERBATIM)])
+def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
+    found = diagnosis.classify(exc_type, message)
+    assert found is not None and found.id == entry
+
+
+def test_every_entry_is_exercised_and_its_own_error_classifies_to_it():
+    assert {v[2] for v in VERBATIM} == {e.id for e in diagnosis.load()}
+    for entry in diagnosis.load():
+        kind, _, rest = entry.error.partition(": ")
+        exc_type, message = (kind.rsplit(".", 1)[-1], rest) if rest else ("", entry.error)
+        assert diagnosis.classify(exc_type or entry.exc_type.split("|")[0], message) == entry
+
+
+@pytest.mark.parametrize(("exc_type", "message"), [
+    ("ValueError", "the second tier broke"),
+    ("KeyError", "'BeamSearchScorer'"),                       # right words, wrong shape
+    ("AttributeError", "'GPT2Model' object has no attribute 'generate_speech'"),
+    ("ImportError", "cannot import name 'Xtts' from 'TTS.tts.models.xtts'"),
+])
+def test_anything_else_is_unclassified(exc_type, message):
+    assert diagnosis.classify(exc_type, message) is None
+
+
+def test_the_exception_type_must_match_too():
+    assert diagnosis.classify("ImportError", "No module named 'six'") is None  # not MNFE
+    assert diagnosis.classify("builtins.AttributeError",
+                              "'NoneType' object has no attribute 'get_seq_length'").id \
+        == "cache-kwarg"
+
+
+def test_every_shim_named_by_an_entry_exists():
+    named = {e.shim for e in diagnosis.load() if e.shim}
+    assert named == set(patches.SHIMS)
+
+
+def test_shims_for_a_failure_come_from_the_knowledge_base():
+    assert diagnosis.shims_for("ImportError", VERBATIM[0][1]) == ["beam_search"]
+    assert diagnosis.shims_for("ValueError", "nothing known") == []
+
+
+@pytest.mark.parametrize(("versions", "expected"), [
+    ({"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.9.1"},
+     {"beam-search-scorer", "weights-only-xtts-config", "generate-removed", "dropped-prefix",
+      "stream-sampler", "logits-warper"}),
+    ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2"},
+     set()),
+    ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.9.1", "torchaudio": "2.9.1",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"cache-kwarg"}),
+    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1",
+      "torchcodec": "0.8.1"}, {"six-undeclared"}),
+    ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2+cpu", "torchaudio": "2.1.2"},
+     {"cuda-torchaudio-cpu-torch"}),
+    ({"coqui-tts": "0.28.0", "transformers": "5.23.0", "torch": "2.15.0", "torchaudio": "2.11.0",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"torch-torchaudio-cuda-mismatch"}),
+    ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "numpy": "2.0.2"}, {"numpy-abi"}),
+])
+def test_installed_versions_predict_the_breakages(versions, expected):
+    found = {e.id for e in diagnosis.load() if e.affected({"python": "3.11.7", **versions})}
+    assert found == expected
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ("[[breakage]]\nid = 'x'\n", "missing"),
+    ("[[breakage\n", "line 1"),
+])
+def test_a_malformed_knowledge_base_is_refused_by_name(text, complaint):
+    with pytest.raises(diagnosis.KnowledgeBaseError, match=complaint) as info:
+        diagnosis.parse(text, "kb.toml")
+    assert "kb.toml" in str(info.value)
+
+
+def test_a_bad_specifier_names_its_entry():
+    entry = diagnosis.KNOWLEDGE_BASE.read_text().replace('transformers = ">=4.57"',
+                                                         'transformers = "=>4.57"', 1)
+    with pytest.raises(diagnosis.KnowledgeBaseError, match="beam-search-scorer"):
+        diagnosis.parse(entry, "kb.toml")
