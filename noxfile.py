@@ -4,6 +4,7 @@
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
     nox -s fixtures                     build and verify the offline tiny XTTS v2
     nox -s golden                       regenerate fixtures/golden from the reference cell
+    nox -s report [-- DIR ...]          merge results into reports/ (after every matrix run)
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's own tests
 """
@@ -44,6 +45,12 @@ def golden(session: nox.Session, engine: str) -> None:
 def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: str) -> None:
     """One matrix cell: install its pins, run its tiers, write results/<cell>.json."""
     nox_cells.run_matrix_cell(session, MATRIX, cell)
+
+
+@nox.session(python=False)
+def report(session: nox.Session) -> None:
+    """Merge results/*.json (or the folders given) into reports/: JSON, Markdown, HTML, PNG."""
+    nox_cells.render_report(session)
 
 
 @nox.session(python=False)

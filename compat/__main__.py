@@ -1,4 +1,4 @@
-"""Command line: ``python -m compat here ...`` (more subcommands come with the report)."""
+"""Command line: ``python -m compat here|report ...``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"here": "compat.here"}
+    commands = {"here": "compat.here", "report": "compat.report"}
     if not argv or argv[0] not in commands:
         print(f"usage: python -m compat {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2

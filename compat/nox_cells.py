@@ -34,6 +34,10 @@ def results_dir() -> Path:
     return Path(os.environ.get("COMPAT_RESULTS", REPO / "results")).resolve()
 
 
+def reports_dir() -> Path:
+    return Path(os.environ.get("COMPAT_REPORTS", REPO / "reports")).resolve()
+
+
 def load_or_exit() -> Matrix:
     """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
     engines = {name: engine.distributions for name, engine in all_engines().items()}
@@ -80,6 +84,7 @@ def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, 
 
 def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     opts = _posargs(session)
+    session.notify("report", posargs=[])  # queued once, runs after the last cell
     cell = matrix.by_id()[cell_id]
     position, total, remaining = _position(session, cell_id, matrix)
     progress = Progress(session.log, cell_id, position, total, remaining)
@@ -95,6 +100,17 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
                   backend=session.venv_backend if has_venv else "none", progress=progress,
                   force=opts.force, recreate_venv=recreate)
     run_cell(run)
+
+
+def render_report(session: nox.Session) -> None:
+    """Merge result folders (the arguments, else COMPAT_RESULTS) into reports/."""
+    from compat import report
+
+    folders = [a for a in session.posargs if not a.startswith("-")] or [str(results_dir())]
+    options = [a for a in session.posargs if a.startswith("-")]
+    code = report.main([*folders, "--out", str(reports_dir()), *options])
+    if code:
+        session.error(f"report: exit {code}")
 
 
 def show_versions(session: nox.Session) -> None:

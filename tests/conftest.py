@@ -45,7 +45,8 @@ def nox(*args: str, env: dict[str, str] | None = None, timeout: float = 120
 def smoke_run(tmp_path_factory):
     """Run every cell of matrices/smoke.toml through nox, for real (uv installs)."""
     results = tmp_path_factory.mktemp("results")
-    env = {"COMPAT_MATRIX": str(REPO / "matrices" / "smoke.toml"), "COMPAT_RESULTS": str(results)}
+    env = {"COMPAT_MATRIX": str(REPO / "matrices" / "smoke.toml"), "COMPAT_RESULTS": str(results),
+           "COMPAT_REPORTS": str(tmp_path_factory.mktemp("reports"))}
     out = nox("-s", "matrix", "--", "--force", env=env, timeout=2400)
     print(out.stdout[-5000:], out.stderr[-5000:])
     return out, results, env

@@ -1,0 +1,90 @@
+"""Gather result files from one or more folders (one run, several runs, several machines).
+
+A folder's results are the ``*.json`` files directly inside it (the per-cell folders beside
+them hold logs and raw pytest reports). A file that is not a readable result is reported
+with its path and skipped; the rest still make the report. Results of different machines
+sit side by side; a cell run twice on one machine keeps the newest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compat.machine import machine_key
+from compat.results import SCHEMA
+
+REQUIRED = ("cell", "machine", "tiers", "started_at")
+
+
+@dataclass
+class Loaded:
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return machine_key(self.data["machine"]), self.data["cell"]["id"]
+
+    @property
+    def when(self) -> str:
+        return self.data.get("finished_at") or self.data["started_at"]
+
+
+@dataclass
+class Collection:
+    results: list[Loaded] = field(default_factory=list)
+    #: Files that could not be used: {"path": ..., "problem": ...}.
+    problems: list[dict[str, str]] = field(default_factory=list)
+    #: Older results of the same cell on the same machine, replaced by a newer one.
+    superseded: list[str] = field(default_factory=list)
+
+
+def result_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    return files
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A result's data, or ValueError saying what is wrong with the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"unreadable: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"not an xtts-compat result (schema {found!r}, expected {SCHEMA!r})")
+    missing = [key for key in REQUIRED if not isinstance(data.get(key), (dict, str))]
+    if missing or not isinstance(data["cell"].get("id"), str):
+        raise ValueError(f"result lacks {missing or ['cell.id']}")
+    for name, tier in data["tiers"].items():
+        if not isinstance(tier, dict) or "status" not in tier:
+            raise ValueError(f"tier {name!r} has no status")
+    return data
+
+
+def collect(paths: Iterable[Path]) -> Collection:
+    found = Collection()
+    newest: dict[tuple[str, str], Loaded] = {}
+    for path in result_files(paths):
+        try:
+            loaded = Loaded(path, read(path))
+        except ValueError as exc:
+            found.problems.append({"path": str(path), "problem": str(exc)})
+            continue
+        kept = newest.get(loaded.key)
+        if kept is None or loaded.when > kept.when:
+            if kept is not None:
+                found.superseded.append(str(kept.path))
+            newest[loaded.key] = loaded
+        else:
+            found.superseded.append(str(path))
+    found.results = sorted(newest.values(), key=lambda r: (r.data["cell"]["id"], r.key[0]))
+    return found

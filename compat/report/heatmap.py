@@ -1,0 +1,68 @@
+"""The heatmap: for each TTS version, torch against transformers, coloured by the worst
+tier status of the cells there (all Pythons and machines together)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from compat.report.model import _version
+
+#: Verdicts, best first, and their colours.
+ORDER = ("pass", "pass-with-shims", "skip", "diverged", "fail", "install-failed")
+COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#ffb300", "#e53935", "#6d4c41")
+LABELS = ("pass", "shims", "skip", "diverged", "fail", "install")
+
+
+def render(report: dict[str, Any], path: Path) -> Path:
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # nox logs at debug level
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in report["entries"]:
+        groups.setdefault((item["line"], item["tts"]), []).append(item)
+    keys = sorted(groups, key=lambda k: (k[0], _version(k[1])))
+    fig, axes = plt.subplots(1, max(len(keys), 1), squeeze=False,
+                             figsize=(max(4.2 * len(keys), 5), 4.2))
+    cmap, norm = ListedColormap(COLOURS), BoundaryNorm(range(len(ORDER) + 1), len(ORDER))
+    for ax, key in zip(axes[0], keys):
+        items = groups[key]
+        torches = sorted({i["torch"] for i in items}, key=_version)
+        tfs = sorted({i["transformers"] for i in items}, key=_version)
+        grid = [[float("nan")] * len(tfs) for _ in torches]
+        for item in items:
+            y, x = torches.index(item["torch"]), tfs.index(item["transformers"])
+            rank = ORDER.index(item["verdict"])
+            grid[y][x] = rank if grid[y][x] != grid[y][x] else max(grid[y][x], rank)
+        ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
+        for y, row in enumerate(grid):
+            for x, rank in enumerate(row):
+                if rank == rank:
+                    ax.text(x, y, LABELS[int(rank)], ha="center", va="center", fontsize=8,
+                            color="white" if rank in (0, 4, 5) else "black")
+        ax.set_xticks(range(len(tfs)), tfs, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(torches)), torches, fontsize=8)
+        ax.set_xlabel("transformers")
+        ax.set_ylabel("torch")
+        ax.set_title(f"{'TTS' if key[0] == 'original' else 'coqui-tts'} {key[1]}", fontsize=10)
+    if not keys:
+        axes[0][0].text(0.5, 0.5, "no results", ha="center", va="center")
+        axes[0][0].set_axis_off()
+    fig.legend(handles=[Patch(color=c, label=label) for c, label in zip(COLOURS, LABELS)],
+               loc="lower center", ncol=len(ORDER), fontsize=8, frameon=False)
+    fig.suptitle("XTTS v2: worst tier status per torch × transformers", fontsize=11)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path

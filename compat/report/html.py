@@ -1,0 +1,47 @@
+"""The report as one self-contained HTML file (no network, no CDN): a table sortable by any
+column, filterable by tier, status and package version, each failure behind a click."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat.report.model import DISPLAY, first_line, short_cause
+
+VERDICT_CLASS = {"pass": "pass", "pass-with-shims": "shimmed", "diverged": "diverged",
+                 "fail": "fail", "install-failed": "install-failed", "skip": "skip"}
+
+
+def _view(item: dict[str, Any]) -> dict[str, Any]:
+    """What the template shows of an entry, computed here so the template stays simple."""
+    failure_of = {}
+    for failure in item["failures"]:
+        if failure["kind"] != "final":
+            continue
+        text = f"{failure['exc_type']}: {failure['message']}".strip(": ")
+        if failure["traceback_tail"]:
+            text += "\n\n" + failure["traceback_tail"]
+        found = failure["diagnosis"]
+        if found["id"] != "unclassified":
+            text += (f"\n\ndiagnosis: {found['diagnosis']}\ncause: {found['cause']}\n"
+                     f"remedy: {found['remedy']}\nreference: {found['reference']}")
+        view = {"cause": short_cause(failure), "text": text}
+        for tier in ([failure["tier"]] if failure["tier"] != "install" else item["tiers"]):
+            failure_of.setdefault(tier, view)
+    cpu = next(iter(item["bench"].values()), {})
+    versions = " ".join([item["cell"], item["python"], item["torch"], item["transformers"],
+                         item["tts"], item["line"], *item["requirements"],
+                         *(f"{k}=={v}" for k, v in item["resolved"].items() if v)])
+    return {**item, "failure_of": failure_of, "rtf": cpu.get("rtf"), "load": cpu.get("load_s"),
+            "search": versions.lower(), "verdict_class": VERDICT_CLASS[item["verdict"]],
+            "machine_short": first_line(item["machine"].split("|")[0], 40)}
+
+
+def render(report: dict[str, Any]) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("compat.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    template = env.get_template("report.html.j2")
+    return template.render(report=report, entries=[_view(e) for e in report["entries"]],
+                           statuses=DISPLAY)

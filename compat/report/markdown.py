@@ -1,0 +1,144 @@
+"""The report in GitHub-flavoured Markdown: a table per TTS line, then the failures with
+their diagnosis and remedy, then the recommended pins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat.report.model import LINES, first_line, short_cause
+
+MARK = {"pass": "✅ pass", "shimmed": "🩹 pass (shims)", "skip": "⏭️ skip",
+        "not-run": "· not run", "diverged": "⚠️ diverged", "fail": "❌ fail",
+        "install-failed": "📦 install failed"}
+VERDICT = {"pass": "✅ pass", "pass-with-shims": "🩹 pass with shims", "diverged": "⚠️ diverged",
+           "fail": "❌ fail", "install-failed": "📦 install failed", "skip": "⏭️ skipped"}
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def tier_cell(item: dict[str, Any], name: str) -> str:
+    tier = item["tiers"].get(name)
+    if tier is None:
+        return "—"
+    shown = tier["display"]
+    if shown == "install-failed":
+        return "📦"
+    if shown in ("fail", "diverged"):
+        failure = next((f for f in item["failures"]
+                        if f["tier"] in (name, "install") and f["kind"] == "final"), None)
+        return f"{MARK[shown]}: {short_cause(failure)}" if failure else MARK[shown]
+    if shown in ("skip", "not-run") and tier.get("reason") and "needs" not in tier["reason"]:
+        return f"{MARK[shown]} ({tier['reason']})"
+    return MARK[shown]
+
+
+def verdict_cell(item: dict[str, Any]) -> str:
+    if item["verdict"] == "install-failed":
+        failure = next(f for f in item["failures"] if f["tier"] == "install")
+        return f"{VERDICT['install-failed']}: {short_cause(failure)}"
+    return VERDICT[item["verdict"]]
+
+
+def _figure(item: dict[str, Any], key: str, fmt: str) -> str:
+    values = [f"{fmt.format(b[key])} {dev}" for dev, b in item["bench"].items() if key in b]
+    return "<br>".join(values) or "—"
+
+
+def _shims(item: dict[str, Any]) -> str:
+    needed, applied = item["shims"]["needed"], item["shims"]["applied"]
+    if not applied:
+        return "—"
+    others = [s for s in applied if s not in needed]
+    text = ", ".join(f"**{s}**" for s in needed)
+    if others:
+        text += (" + " if text else "") + ", ".join(others)
+    return text
+
+
+def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> list[str]:
+    head = ["Cell", "Python", "torch", "transformers", "TTS", *tiers, "Verdict", "Shims",
+            "RTF", "Load s"] + (["Machine"] if machines else [])
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for item in entries:
+        row = [f"`{item['cell']}`", item["python"], item["torch"], item["transformers"],
+               item["tts"], *(tier_cell(item, t) for t in tiers), verdict_cell(item),
+               _shims(item), _figure(item, "rtf", "{:.2f}"), _figure(item, "load_s", "{:.2f}")]
+        if machines:
+            row.append(item["machine"].split("|")[0])
+        rows.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return rows
+
+
+def failures(entries: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for kind, title in (("final", "## Failures"), ("mended", "## Mended by shims")):
+        found = [(e, f) for e in entries for f in e["failures"] if f["kind"] == kind]
+        if not found:
+            continue
+        out += ["", title, ""]
+        for item, failure in found:
+            found_dx = failure["diagnosis"]
+            head = f"- **`{item['cell']}`** · {failure['tier']}"
+            if found_dx["id"] == "unclassified":
+                out.append(f"{head} · **unclassified**: `{failure['exc_type']}: "
+                           f"{first_line(failure['message'], 300)}`")
+                continue
+            out.append(f"{head} · **{found_dx['diagnosis']}** (`{found_dx['id']}`)")
+            out.append(f"  - error: `{failure['exc_type']}: {first_line(failure['message'], 160)}`"
+                       if failure["exc_type"] else
+                       f"  - verdict: {first_line(failure['message'], 160)}")
+            out.append(f"  - cause: {found_dx['cause']} Boundary: {found_dx['boundary']}.")
+            fixed = f" (fixed here by {', '.join(failure['shims'])})" if failure["shims"] else ""
+            out.append(f"  - remedy: {found_dx['remedy']}{fixed}")
+            if found_dx["reference"]:
+                out.append(f"  - reference: {found_dx['reference']}")
+    return out
+
+
+def pins(recommended: list[dict[str, Any]]) -> list[str]:
+    out = ["", "## Recommended pins", ""]
+    if not recommended:
+        return [*out, "No cell passed: nothing to recommend."]
+    for pick in recommended:
+        out.append(f"### {LINES[pick['line']]} on {pick['device']}")
+        for kind, title in (("bare", "Newest that passes every tier bare"),
+                            ("shimmed", "Newest that passes with shims")):
+            chosen = pick.get(kind)
+            if not chosen:
+                out += ["", f"{title}: none in these results."]
+                continue
+            out += ["", f"{title} (`{chosen['cell']}`, Python {chosen['python']}):", "",
+                    "```text", *chosen["requirements"], "```"]
+            if kind == "shimmed":
+                out.append(f"then `python -m patches install` (shims: "
+                           f"{', '.join(chosen['shims'])})")
+        out.append("")
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    entries, tiers = report["entries"], report["tiers"]
+    several = len(report["machines"]) > 1
+    counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items() if n)
+    out = ["# XTTS v2 compatibility report", "",
+           f"{len(entries)} cells on {len(report['machines'])} machine(s), generated "
+           f"{report['generated_at']}: {counts}.", ""]
+    if not several and report["machines"]:
+        out += [f"Machine: `{report['machines'][0]}`", ""]
+    out += ["Legend: ✅ pass bare · 🩹 pass only with the named shims (**bold**: the shims the "
+            "failures called for; the rest were applied with them) · ⚠️ diverged from the "
+            "golden output · ❌ fail (cause) · ⏭️ skipped (why) · · not run (an earlier tier "
+            "failed) · 📦 install failed. RTF: synthesis seconds per second of audio (lower is "
+            "faster); Load s: checkpoint load seconds.", ""]
+    for line, title in LINES.items():
+        mine = [e for e in entries if e["line"] == line]
+        if mine:
+            out += [f"## {title}", "", *table(mine, tiers, several), ""]
+    out += failures(entries)
+    out += pins(report["recommended"])
+    if report["problems"]:
+        out += ["", "## Result files skipped", ""]
+        out += [f"- `{p['path']}`: {p['problem']}" for p in report["problems"]]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,74 @@
+"""Small fake result files for the report's and the gate's pure logic (the real ones come
+from the smoke cells in the e2e tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TIERS = ("import", "load", "synth", "stream", "finetune", "bench")
+
+
+def fake_result(cell_id: str, *, tts: str = "TTS==0.22.0", torch: str = "2.1.2",
+                transformers: str = "4.35.2", python: str = "3.11.7", host: str = "alpha",
+                finished_at: str = "2026-11-26T10:00:00+00:00",
+                failing: dict[str, tuple[str, str]] | None = None,
+                mended: dict[str, tuple[str, str, str]] | None = None,
+                install_error: str | None = None, rtf: float = 2.0,
+                load_s: float = 0.4) -> dict[str, Any]:
+    """A result: every tier passes except ``failing`` {tier: (exc_type, message)}, and
+    ``mended`` {tier: (exc_type, message, shim)} tiers pass only with that shim."""
+    failing, mended = failing or {}, mended or {}
+    name, _, version = tts.partition("==")
+    dist = "coqui-tts" if name.startswith("coqui-tts") else "TTS"
+    tiers: dict[str, Any] = {"install": {"status": "pass", "seconds": 1.0}}
+    broken = False
+    for tier in TIERS:
+        if install_error:
+            tiers[tier] = {"status": "not-run", "reason": "install fail"}
+        elif broken:
+            tiers[tier] = {"status": "not-run", "reason": f"tier {tier!r} needs an earlier tier"}
+        elif tier in failing:
+            exc, msg = failing[tier]
+            tiers[tier] = {"status": "fail", "exc_type": exc, "message": msg,
+                           "traceback": f"Traceback...\n{exc}: {msg}", "seconds": 1.0}
+            broken = True
+        elif tier in mended:
+            exc, msg, shim = mended[tier]
+            tiers[tier] = {"status": "pass", "seconds": 1.0, "shims": [shim],
+                           "bare": {"status": "fail", "exc_type": exc, "message": msg},
+                           "shimmed": {"status": "pass"}}
+        else:
+            tiers[tier] = {"status": "pass", "seconds": 1.0}
+    if install_error:
+        tiers["install"] = {"status": "fail", "exc_type": "InstallError",
+                            "message": install_error, "seconds": 1.0}
+    shims_needed = sorted({m[2] for m in mended.values()})
+    return {
+        "schema": "xtts-compat/result/1", "suite_version": "0.1.0", "fingerprint": "f",
+        "cell": {"id": cell_id, "engine": "xtts", "python": python[:4], "tts": tts,
+                 "torch": torch, "transformers": transformers, "pins": {},
+                 "requirements": [tts, f"torch=={torch}", f"transformers=={transformers}"],
+                 "tags": []},
+        "machine": {"hostname": host, "cpu_model": "CPU", "cores": 2, "gpus": []},
+        "started_at": finished_at, "finished_at": finished_at,
+        "python": {"version": python},
+        "resolved": {} if install_error else {dist: version, "torch": torch,
+                                               "transformers": transformers},
+        "devices": ["cpu"], "tiers": tiers,
+        "shims": {"rerun": bool(mended), "addressed": {t: [m[2]] for t, m in mended.items()},
+                  "rounds": [{"shims": []}, {"shims": shims_needed}] if mended else []},
+        "bench": {"peak_rss_mib": 1000, "benchmarks": [
+            {"name": "test_bench_load[cpu]", "mean_s": load_s, "stddev_s": 0.01, "device": "cpu"},
+            {"name": "test_bench_synth[cpu]", "mean_s": rtf * 2.8, "stddev_s": 0.02,
+             "device": "cpu", "rtf": rtf}]} if not (install_error or failing) else {},
+        "outcome": "install-failed" if install_error else "completed",
+    }
+
+
+def write(folder: Path, result: dict[str, Any], name: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name or result['cell']['id']}.json"
+    path.write_text(json.dumps(result))
+    return path
