@@ -5,6 +5,9 @@
     nox -s fixtures                     build and verify the offline tiny XTTS v2
     nox -s golden                       regenerate fixtures/golden from the reference cell
     nox -s report [-- DIR ...]          merge results into reports/ (after every matrix run)
+    nox -s gate [-- --bump REQ --cell ID | --from-diff BASE | --update-baseline]
+                                        fail on a regression against the baseline (exit 1)
+    nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's own tests
 """
@@ -51,6 +54,26 @@ def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: 
 def report(session: nox.Session) -> None:
     """Merge results/*.json (or the folders given) into reports/: JSON, Markdown, HTML, PNG."""
     nox_cells.render_report(session)
+
+
+@nox.session(python=False)
+def gate(session: nox.Session) -> None:
+    """The CI gate: exit 0 no regression, 1 regression, 2 could not run (see README)."""
+    from compat import gate as run_gate
+
+    code = run_gate.main(session.posargs)
+    if code:
+        raise SystemExit(code)  # keep 1 and 2 apart: nox itself would exit 1 for both
+
+
+@nox.session(python=False)
+def doctor(session: nox.Session) -> None:
+    """What will break in an existing environment (-- --python PATH [--json] [--verify])."""
+    from compat import doctor as run_doctor
+
+    code = run_doctor.main(session.posargs)
+    if code:
+        raise SystemExit(code)  # 1: something will break; 2: cannot tell
 
 
 @nox.session(python=False)

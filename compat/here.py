@@ -78,8 +78,11 @@ def nothing_installed(venv, backend, reqs, options, **_) -> InstallResult:
 
 
 def run_here(python: str | None = None, *, results_dir: Path | None = None,
-             force: bool = True, log=print) -> dict[str, Any]:
+             force: bool = True, log=print, only: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run the tiers (``only`` these, if given) in the environment of ``python``."""
     python = python or sys.executable
+    if only:
+        os.environ["COMPAT_TIER_ONLY"] = ",".join(only)  # read by the tier plugin
     info = inspect(python)
     cell = current_cell(python, info)
     run = CellRun(cell=cell, engine=get_engine(cell.engine),
@@ -89,7 +92,10 @@ def run_here(python: str | None = None, *, results_dir: Path | None = None,
                   progress=Progress(log, cell.id, 1, 1), force=force,
                   installer=nothing_installed, cell_python=Path(python),
                   extra_path=pytest_overlay(info))
-    return run_cell(run)
+    try:
+        return run_cell(run)
+    finally:
+        os.environ.pop("COMPAT_TIER_ONLY", None)
 
 
 def table(result: dict[str, Any]) -> str:

@@ -44,6 +44,8 @@ class TierRecorder:
         self.started = time.time()
         self.current: dict[str, str] | None = None
         self.setup_seconds: dict[str, float] = {}
+        #: COMPAT_TIER_ONLY: run just these tiers (e.g. doctor --verify: import,load).
+        self.only = [t for t in os.environ.get("COMPAT_TIER_ONLY", "").split(",") if t]
 
     # -- status ---------------------------------------------------------------------------
 
@@ -51,6 +53,8 @@ class TierRecorder:
         """The tier's status over all its tests, and per device where tests have one."""
         tests = self.tests.get(tier, [])
         if not tests:
+            if self.only and tier not in self.only:
+                return {"status": NOT_RUN, "reason": f"not selected (only {', '.join(self.only)})"}
             return {"status": NOT_RUN, "reason": "no test of this tier was collected"}
         overall = aggregate(tests)
         devices = sorted({t["device"] for t in tests if t.get("device")})
@@ -93,6 +97,10 @@ class TierRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config, items) -> None:
         items.sort(key=lambda item: self.order[self.tier_of(item)])
+        if self.only:
+            dropped = [item for item in items if self.tier_of(item) not in self.only]
+            items[:] = [item for item in items if self.tier_of(item) in self.only]
+            config.hook.pytest_deselected(items=dropped)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item) -> None:

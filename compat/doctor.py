@@ -1,0 +1,234 @@
+"""``python -m compat doctor [--python PATH] [--json] [--verify]``: what will break in an
+XTTS environment you already have, why, and the fix, from package metadata alone.
+
+It reads installed versions (nothing is imported: safe and fast in a broken environment,
+no network), matches them against ``compat/known_breakages.toml`` and the baseline, and
+says whether the shims from ``patches/`` are installed there. ``--verify`` also runs the
+import and load tiers on the tiny fixture in that interpreter and says where the
+prediction and reality disagree.
+
+Exit codes: 0 no known problem (or every one is covered by installed shims); 1 something
+will break; 2 cannot tell (no TTS installed, unreadable metadata).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from typing import Any
+
+from compat import diagnosis
+
+OK, BREAKS, CANNOT_TELL = 0, 1, 2
+TIER_ORDER = ("install", "import", "load", "synth", "stream", "finetune")
+WATCHED = ("TTS", "coqui-tts", "trainer", "coqui-tts-trainer", "torch", "torchaudio",
+           "torchcodec", "transformers", "numpy", "six", "click", "spacy")
+#: Run in the target interpreter: metadata only (importlib.metadata, sysconfig, json).
+READ = """
+import json, sys, sysconfig
+from importlib import metadata as m
+def v(name):
+    try:
+        return m.version(name)
+    except Exception:
+        return None
+def requires(name):
+    try:
+        return m.requires(name) or []
+    except Exception:
+        return []
+site = sysconfig.get_paths()["purelib"]
+import os
+print(json.dumps({
+    "python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable,
+    "platform": sys.platform, "machine": __import__("platform").machine(),
+    "versions": {n: v(n) for n in NAMES},
+    "torch_requires": requires("torch"),
+    "patches_installed": os.path.exists(os.path.join(site, "xtts_compat_patches.pth")),
+}))
+"""
+
+
+def read_environment(python: str) -> dict[str, Any]:
+    """Installed versions etc. of the interpreter ``python``, read without importing them."""
+    code = READ.replace("NAMES", repr(WATCHED))
+    try:
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{python}: cannot run it: {exc}") from None
+    if out.returncode:
+        raise RuntimeError(f"{python}: cannot read its package metadata: "
+                           f"{out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout)
+
+
+def accelerators(env: dict[str, Any]) -> dict[str, Any]:
+    """CUDA and MPS as far as metadata and the machine tell (torch is not imported)."""
+    torch = env["versions"].get("torch") or ""
+    cuda_build = any(r.startswith("nvidia-") for r in env["torch_requires"]) or "+cu" in torch
+    gpu = False
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        gpu = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                             timeout=10).returncode == 0
+    mps = env["platform"] == "darwin" and env["machine"] == "arm64"
+    return {"torch_cuda_build": cuda_build, "nvidia_gpu": gpu, "mps": mps}
+
+
+def _shims_applying(versions: dict[str, str | None]) -> set[str]:
+    """The shims whose knowledge-base entries match these versions."""
+    return {e.shim for e in diagnosis.load() if e.shim and e.affected(versions)}
+
+
+def baseline_hint(versions: dict[str, str | None], python: str) -> dict[str, Any] | None:
+    """The baseline's expectation for exactly this stack, and its newest passing cells."""
+    from compat.gate import BASELINE
+
+    if not BASELINE.exists():
+        return None
+    cells = json.loads(BASELINE.read_text(encoding="utf-8")).get("cells", {})
+    dist = "coqui" if versions.get("coqui-tts") else "tts"
+    tts = versions.get("coqui-tts") or versions.get("TTS")
+    mine = f"{dist}{tts}-torch{versions.get('torch')}-tf{versions.get('transformers')}" \
+           f"-py{'.'.join(python.split('.')[:2])}"
+    same_line = [c for c in cells if c.startswith(dist)]
+    passing = [c for c in same_line if cells[c]["verdict"] == "pass"]
+    return {"cell": mine, "expected": cells.get(mine, {}).get("verdict"),
+            "passing_cells": passing}
+
+
+def diagnose(env: dict[str, Any]) -> dict[str, Any]:
+    versions = {**env["versions"], "python": env["python"]}
+    if not (versions.get("TTS") or versions.get("coqui-tts")):
+        raise LookupError(f"{env['executable']}: neither TTS nor coqui-tts is installed there")
+    installed = env["patches_installed"]
+    applying = _shims_applying(versions)
+    findings = []
+    for entry in diagnosis.load():
+        if not entry.affected(versions):
+            continue
+        covered = bool(installed and entry.shim and entry.shim in applying)
+        remedy = []
+        if entry.shim:
+            remedy.append(f"shim `{entry.shim}`: python -m patches install --python "
+                          f"{env['executable']}")
+        if entry.pin:
+            remedy.append(f"pin {entry.pin}")
+        findings.append({"id": entry.id, "tier": entry.tier, "error": entry.error,
+                         "diagnosis": entry.diagnosis, "cause": entry.cause,
+                         "boundary": entry.boundary, "remedy": remedy, "shim": entry.shim,
+                         "covered": covered, "reference": entry.reference})
+    findings.sort(key=lambda f: (f["covered"], TIER_ORDER.index(f["tier"])
+                                 if f["tier"] in TIER_ORDER else 99))
+    hit = {f["tier"] for f in findings if not f["covered"]}
+    return {
+        "python": env["python"], "executable": env["executable"], "versions": env["versions"],
+        "accelerators": accelerators(env), "patches_installed": installed,
+        "shims_active": sorted(applying) if installed else [],
+        "findings": findings,
+        "clear": [t for t in TIER_ORDER[1:] if t not in hit],
+        "baseline": baseline_hint(versions, env["python"]),
+    }
+
+
+def verify(python: str) -> dict[str, Any]:
+    """Run the import and load tiers in that interpreter (the cells' own code)."""
+    from compat.here import run_here
+
+    result = run_here(python, only=("import", "load"), log=lambda line: None)
+    return {name: {k: result["tiers"][name].get(k) for k in ("status", "exc_type", "message")
+                   if result["tiers"][name].get(k)}
+            for name in ("import", "load") if name in result["tiers"]}
+
+
+def disagreements(report: dict[str, Any], seen: dict[str, Any]) -> list[str]:
+    out = []
+    for tier, got in seen.items():
+        predicted = [f for f in report["findings"] if f["tier"] == tier and not f["covered"]]
+        if predicted and got["status"] == "pass":
+            out.append(f"{tier}: predicted to break ({predicted[0]['id']}) but passes")
+        if not predicted and got["status"] not in ("pass", "not-run"):
+            found = diagnosis.classify(got.get("exc_type"), got.get("message"))
+            out.append(f"{tier}: predicted clear but {got['status']}: "
+                       f"{got.get('exc_type')}: {(got.get('message') or '')[:160]}"
+                       f" ({found.id if found else 'unclassified'})")
+    return out
+
+
+def text(report: dict[str, Any]) -> str:
+    v = report["versions"]
+    line = "coqui-tts " + v["coqui-tts"] if v.get("coqui-tts") else "TTS " + str(v.get("TTS"))
+    acc = report["accelerators"]
+    out = [f"{line}, torch {v.get('torch')}, torchaudio {v.get('torchaudio')}, transformers "
+           f"{v.get('transformers')}, numpy {v.get('numpy')} on Python {report['python']} "
+           f"({report['executable']})",
+           f"accelerators: torch CUDA build {'yes' if acc['torch_cuda_build'] else 'no'}, "
+           f"NVIDIA GPU {'yes' if acc['nvidia_gpu'] else 'no'}, MPS "
+           f"{'yes' if acc['mps'] else 'no'}"]
+    if report["patches_installed"]:
+        out.append(f"shims installed and active here: {', '.join(report['shims_active']) or '-'}")
+    out.append("")
+    for f in report["findings"]:
+        mark = "covered" if f["covered"] else "BREAKS"
+        out.append(f"[{mark}] {f['tier']}: {f['error']}")
+        out.append(f"    cause: {f['cause']} ({f['boundary']})")
+        if f["covered"]:
+            out.append(f"    covered by the installed shim `{f['shim']}`")
+        else:
+            out.append("    fix: " + " | ".join(f["remedy"]))
+        if f["reference"]:
+            out.append(f"    see {f['reference']}")
+    for tier in report["clear"]:
+        out.append(f"[ok] {tier}: no known problem")
+    hint = report.get("baseline")
+    if hint and hint["expected"]:
+        out.append(f"baseline: this exact stack ({hint['cell']}) is expected to "
+                   f"{hint['expected']}")
+    if hint and hint["passing_cells"] and any(not f["covered"] for f in report["findings"]):
+        out.append(f"baseline: passing bare on this line: {', '.join(hint['passing_cells'])}")
+    if "verify" in report:
+        out.append("")
+        for tier, got in report["verify"].items():
+            out.append(f"verify {tier}: {got['status']}"
+                       + (f" ({got.get('exc_type')}: {(got.get('message') or '')[:120]})"
+                          if got["status"] != "pass" else ""))
+        for item in report["disagreements"] or ["the prediction matches the import and load "
+                                                "tiers"]:
+            out.append(f"verify: {item}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compat doctor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter of the environment to check (default: this one)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--verify", action="store_true",
+                        help="also run the import and load tiers there (imports TTS and torch)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        report = diagnose(read_environment(args.python))
+    except (RuntimeError, LookupError, ValueError) as exc:
+        message = str(exc).strip("'\"")
+        print(json.dumps({"error": message}) if args.json else f"doctor: cannot tell: {message}")
+        return CANNOT_TELL
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    if args.verify:
+        report["verify"] = verify(args.python)
+        report["disagreements"] = disagreements(report, report["verify"])
+    breaks = any(not f["covered"] for f in report["findings"])
+    report["exit"] = BREAKS if breaks else OK
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(text(report))
+        print(f"\ndoctor: {'something will break' if breaks else 'no known problem'} "
+              f"({report['seconds']:.2f}s, {platform.node()})")
+    return report["exit"]
