@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import socket
@@ -13,9 +14,10 @@ import psutil
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, memory and NVIDIA GPUs (name, driver, CUDA version)."""
+    """CPU model, cores, memory and NVIDIA GPUs (name, driver, CUDA version). The name is
+    ``COMPAT_MACHINE_NAME`` when set (CI runners: one name per runner)."""
     return {
-        "hostname": socket.gethostname(),
+        "hostname": os.environ.get("COMPAT_MACHINE_NAME") or socket.gethostname(),
         "system": platform.system(),
         "release": platform.release(),
         "arch": platform.machine(),

@@ -50,6 +50,8 @@ VERBATIM = [
      "gruut==2.2.3 depends on numpy>=1.19.0,<2.0.0 and tts>=0.22.0 depends on "
      "gruut[de]==2.2.3, we can conclude that tts>=0.22.0 depends on numpy>=1.19.0,<2.0.0.",
      "numpy2-resolve"),
+    ("AttributeError", "module 'torch.utils._pytree' has no attribute 'register_pytree_node'",
+     "transformers-needs-newer-torch"),
     ("ModuleNotFoundError", "No module named 'six'", "six-undeclared"),
     ("ModuleNotFoundError", "No module named 'click'", "click-undeclared"),
 ]

@@ -130,8 +130,8 @@ def render(report: dict[str, Any]) -> str:
     out += ["Legend: ✅ pass bare · 🩹 pass only with the named shims (**bold**: the shims the "
             "failures called for; the rest were applied with them) · ⚠️ diverged from the "
             "golden output · ❌ fail (cause) · ⏭️ skipped (why) · · not run (an earlier tier "
-            "failed) · 📦 install failed. RTF: synthesis seconds per second of audio (lower is "
-            "faster); Load s: checkpoint load seconds.", ""]
+            "failed) · 📦 install failed. RTF: real-time factor, seconds of audio per second of "
+            "synthesis (higher is faster); Load s: checkpoint load seconds (mean of 3 rounds).", ""]
     for line, title in LINES.items():
         mine = [e for e in entries if e["line"] == line]
         if mine:

@@ -1,0 +1,119 @@
+"""doctor: findings from package metadata, the JSON, the exit codes, never importing torch
+or TTS; in the smoke cells' real environments: the seed stack's breaks, the release-era
+stack's clean bill, the shims installed and covering, and --verify against reality."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from compat import doctor
+from conftest import RELEASE_ERA, REPO, SEED_BROKEN, load
+
+
+def fake_env(**versions) -> dict:
+    names = {n: None for n in doctor.WATCHED}
+    return {"python": "3.11.7", "executable": "/venv/bin/python", "platform": "linux",
+            "machine": "x86_64", "versions": {**names, **versions}, "torch_requires": [],
+            "patches_installed": False}
+
+
+SEED = {"TTS": "0.22.0", "torch": "2.9.1", "torchaudio": "2.9.1", "transformers": "4.57.3",
+        "numpy": "1.26.4"}
+
+
+def test_findings_are_worst_first_with_remedy_and_reference():
+    report = doctor.diagnose(fake_env(**SEED))
+    ids = [f["id"] for f in report["findings"]]
+    assert ids[:2] == ["beam-search-scorer", "weights-only-xtts-config"]
+    assert {"generate-removed", "stream-sampler"} <= set(ids)
+    first = report["findings"][0]
+    assert first["remedy"][0].startswith("shim `beam_search`: python -m patches install")
+    assert first["remedy"][1] == "pin transformers<4.57"
+    assert first["reference"] == "https://github.com/coqui-ai/TTS/issues/4388"
+    assert report["clear"] == []
+
+
+def test_installed_shims_cover_what_they_fix_but_not_pins():
+    env = fake_env(**{**SEED, "numpy": "2.0.2"})
+    env["patches_installed"] = True
+    report = doctor.diagnose(env)
+    uncovered = [f["id"] for f in report["findings"] if not f["covered"]]
+    assert uncovered == ["numpy-abi"]  # no shim for a numpy ABI break
+    assert "beam_search" in report["shims_active"]
+
+
+def test_a_clean_stack_has_no_finding():
+    report = doctor.diagnose(fake_env(TTS="0.22.0", torch="2.1.2", torchaudio="2.1.2",
+                                      transformers="4.35.2", numpy="1.26.4"))
+    assert report["findings"] == [] and report["clear"] == list(doctor.TIER_ORDER[1:])
+
+
+def test_no_tts_cannot_tell(capsys):
+    assert doctor.main(["--python", sys.executable]) == doctor.CANNOT_TELL
+    assert "neither TTS nor coqui-tts" in capsys.readouterr().out
+    assert doctor.main(["--python", "/no/such/python", "--json"]) == doctor.CANNOT_TELL
+    assert "cannot run it" in json.loads(capsys.readouterr().out)["error"]
+
+
+@pytest.fixture(scope="module")
+def venvs(smoke_run):
+    return {cell: load(smoke_run[1], cell)["probe"]["executable"]
+            for cell in (SEED_BROKEN, RELEASE_ERA)}
+
+
+def run_doctor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "compat", "doctor", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.e2e
+def test_the_seed_stack_breaks_and_the_release_era_stack_does_not(venvs):
+    out = run_doctor("--python", venvs[SEED_BROKEN])
+    assert out.returncode == 1, out.stdout + out.stderr
+    for words in ("cannot import name 'BeamSearchScorer'", "Unsupported global: GLOBAL TTS.",
+                  "has no attribute 'generate'", "'int' object has no attribute 'device'"):
+        assert words in out.stdout
+    assert "python -m patches install --python" in out.stdout
+    data = json.loads(run_doctor("--python", venvs[SEED_BROKEN], "--json").stdout)
+    assert data["exit"] == 1 and data["findings"][0]["tier"] == "import"
+    assert data["seconds"] < 30  # recorded for the README; generous: this is not a benchmark
+    clean = run_doctor("--python", venvs[RELEASE_ERA])
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "[ok] import: no known problem" in clean.stdout
+
+
+@pytest.mark.e2e
+def test_doctor_imports_neither_torch_nor_tts(venvs):
+    """Run doctor inside the broken environment itself and look at what got imported."""
+    code = ("import sys, contextlib, io\nfrom compat import doctor\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    code = doctor.main([])\n"
+            "print(code, sorted(m for m in ('torch', 'TTS', 'transformers') if m in sys.modules))")
+    out = subprocess.run([venvs[SEED_BROKEN], "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin"})
+    assert out.stdout.split() == ["1", "[]"], out.stderr[-2000:]
+
+
+@pytest.mark.e2e
+def test_verify_confirms_the_import_failure_and_shims_cover_it(venvs):
+    seed = venvs[SEED_BROKEN]
+    out = run_doctor("--python", seed, "--verify", "--json")
+    data = json.loads(out.stdout)
+    assert data["verify"]["import"]["status"] == "fail"
+    assert "BeamSearchScorer" in data["verify"]["import"]["message"]
+    assert data["disagreements"] == []
+    subprocess.run([sys.executable, "-m", "patches", "install", "--python", seed], cwd=REPO,
+                   check=True, capture_output=True)
+    try:
+        covered = run_doctor("--python", seed, "--verify")
+        assert covered.returncode == 0, covered.stdout + covered.stderr
+        assert "shims installed and active here: beam_search, " in covered.stdout
+        assert "[covered] import: ImportError: cannot import name 'BeamSearchScorer'" \
+            in covered.stdout
+        assert "verify import: pass" in covered.stdout and "verify load: pass" in covered.stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "patches", "remove", "--python", seed], cwd=REPO,
+                       check=True, capture_output=True)

@@ -1,0 +1,206 @@
+"""The gate: expectations, comparisons and exit codes on small fake results; bumps and
+requirement-file diffs; and, end to end, the smoke cells against a fresh baseline and a
+downstream project's requirements bump gated with --from-diff."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from report_fakes import fake_result, write
+
+from compat import gate
+from compat.matrix import Cell
+from compat.report.model import entry
+from conftest import RELEASE_ERA, REPO, nox
+
+BEAM = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/x.py)")
+SIX = ("ModuleNotFoundError", "No module named 'six'")
+CLICK = ("ModuleNotFoundError", "No module named 'click'")
+
+
+def changes(before: dict, after: dict) -> list[gate.Change]:
+    return gate.compare("c", gate.expectation(entry(before, "b")), entry(after, "a"))
+
+
+def test_the_same_result_is_no_change():
+    assert changes(fake_result("c"), fake_result("c")) == []
+
+
+def test_a_pass_that_now_fails_names_the_diagnosis_and_the_fix():
+    found = changes(fake_result("c"), fake_result("c", failing={"import": BEAM}))
+    assert [(c.tier, c.was, c.now, c.regression) for c in found] == [
+        ("import", "pass", "fail", True)]
+    assert "BeamSearchScorer" in found[0].detail and "shim `beam_search`" in found[0].detail
+
+
+def test_a_pass_that_now_needs_a_shim_is_a_regression_naming_the_shim():
+    found = changes(fake_result("c"), fake_result("c", mended={"import": (*BEAM, "beam_search")}))
+    assert len(found) == 1 and found[0].regression and found[0].now == "shimmed"
+    assert found[0].detail.startswith("needs shim beam_search now")
+
+
+def test_synthesis_that_diverges_from_the_golden_is_a_regression():
+    after = fake_result("c")
+    after["tiers"]["synth"].update(status="diverged", message="first forward call saw 1 token")
+    found = changes(fake_result("c"), after)
+    assert [(c.tier, c.now, c.regression) for c in found] == [("synth", "diverged", True)]
+    assert "dropped_prefix" in found[0].detail
+
+
+def test_a_stale_expected_failure_fails_with_the_advice_to_update():
+    found = changes(fake_result("c", failing={"import": SIX}), fake_result("c"))
+    assert found[0].regression and "--update-baseline" in found[0].detail
+    assert "six-undeclared" in found[0].was
+
+
+def test_a_changed_diagnosis_is_a_regression():
+    found = changes(fake_result("c", failing={"import": SIX}),
+                    fake_result("c", failing={"import": CLICK}))
+    assert [(c.was, c.now, c.regression) for c in found] == [
+        ("fail (six-undeclared)", "fail (click-undeclared)", True)]
+
+
+def test_a_shim_no_longer_needed_is_reported_but_not_a_regression():
+    found = changes(fake_result("c", mended={"import": (*BEAM, "beam_search")}), fake_result("c"))
+    assert [(c.was, c.now, c.regression) for c in found] == [("shimmed", "pass", False)]
+
+
+@pytest.mark.parametrize(("new_load", "fails"), [(0.4 * 1.20, False), (0.4 * 1.40, True)])
+def test_a_slowdown_fails_only_beyond_threshold_and_spread(new_load, fails):
+    old = entry(fake_result("c", load_s=0.4), "o")["bench"]
+    new = entry(fake_result("c", load_s=new_load), "n")["bench"]
+    ratios, slow = gate.slowdowns("c", old, new, threshold=0.25)
+    assert [r["figure"] for r in ratios] == ["load time", "synthesis time per audio second"]
+    assert bool(slow) is fails and (not fails or "load time on cpu is 1.40x" in slow[0].detail)
+
+
+def test_the_threshold_never_goes_below_the_measured_spread():
+    old = entry(fake_result("c", load_s=0.4), "o")["bench"]
+    new = entry(fake_result("c", load_s=0.4 * 1.03), "n")["bench"]
+    assert gate.slowdowns("c", old, new, threshold=0.0)[1] == []  # within 1.04x spread
+
+
+def test_a_bump_replaces_pins_and_torchaudio_follows_torch():
+    cell = Cell(id="x", python="3.11", tts="TTS==0.22.0", torch="2.1.2", transformers="4.35.2",
+                pins=(("torchaudio", "2.1.2"),))
+    new = gate.bump(cell, ["torch==2.5.1", "transformers==4.57.1", "numpy==1.26.4"])
+    assert (new.torch, new.transformers) == ("2.5.1", "4.57.1")
+    assert dict(new.pins) == {"torchaudio": "2.5.1", "numpy": "1.26.4"}
+    with pytest.raises(gate.GateError, match="give a version"):
+        gate.bump(cell, ["torch"])
+
+
+def test_pins_are_read_from_every_kind_of_requirement_file():
+    assert gate.pins_in("requirements.txt", "TTS==0.22.0  # legacy\ntorch==2.1.2\n-r x.txt\n"
+                        "flask>=2\ntransformers==4.35.2\n") == {
+        "tts": "0.22.0", "torch": "2.1.2", "transformers": "4.35.2"}
+    pyproject = '[project]\ndependencies = ["coqui-tts==0.28.0", "torch==2.9.1"]\n'
+    assert gate.pins_in("pyproject.toml", pyproject) == {"coqui-tts": "0.28.0", "torch": "2.9.1"}
+    lock = ('[[package]]\nname = "torch"\nversion = "2.9.1"\n\n'
+            '[[package]]\nname = "flask"\nversion = "3.0.0"\n')
+    assert gate.pins_in("uv.lock", lock) == {"torch": "2.9.1"}
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t",
+                    *args], check=True, capture_output=True)
+
+
+def downstream(tmp_path: Path) -> Path:
+    """The example project in a git repository of its own, its requirements committed."""
+    app = tmp_path / "voice-app"
+    shutil.copytree(REPO / "examples" / "voice-app", app)
+    git(app, "init", "-q")
+    git(app, "add", ".")
+    git(app, "commit", "-qm", "app")
+    return app
+
+
+def test_from_diff_reads_the_change_to_the_requirement_files(tmp_path):
+    app = downstream(tmp_path)
+    text = (app / "requirements.txt").read_text()
+    (app / "requirements.txt").write_text(text.replace("transformers==4.35.2",
+                                                       "transformers==4.57.1"))
+    old, new, files = gate.pins_from_diff(app, "HEAD")
+    assert files == ["requirements.txt"]
+    assert (old["transformers"], new["transformers"]) == ("4.35.2", "4.57.1")
+    cell = gate.cell_from_pins(new, "3.11")
+    assert cell.id == "tts0.22.0-torch2.1.2-tf4.57.1-py3.11"
+
+
+def test_from_diff_without_a_requirement_change_passes(tmp_path, capsys):
+    app = downstream(tmp_path)
+    (app / "app.py").write_text("# refactor\n")
+    assert gate.main(["--from-diff", "HEAD", "--root", str(app)]) == gate.OK
+    assert "no requirement file changed" in capsys.readouterr().out
+
+
+def fake_matrix(tmp_path: Path, ids: list[str]) -> Path:
+    path = tmp_path / "m.toml"
+    path.write_text("".join(f'[[cell]]\nid = "{i}"\npython = "3.11"\ntts = "TTS==0.22.0"\n'
+                            f'torch = "2.1.2"\ntransformers = "4.35.2"\n\n' for i in ids))
+    return path
+
+
+def test_exit_codes_of_the_baseline_gate(tmp_path, capsys, monkeypatch):
+    results = tmp_path / "results"
+    write(results, fake_result("good"))
+    write(results, fake_result("known", failing={"import": SIX}))
+    matrix, baseline = fake_matrix(tmp_path, ["good", "known"]), tmp_path / "baseline.json"
+    base = ["--matrix", str(matrix), "--results", str(results), "--baseline", str(baseline),
+            "--no-run"]
+    assert gate.main(base) == gate.CANNOT_RUN                         # no baseline yet
+    assert "--update-baseline" in capsys.readouterr().err
+    assert gate.main([*base, "--update-baseline"]) == gate.OK
+    assert '"known"' in capsys.readouterr().out                       # the diff it made
+    assert gate.main(base) == gate.OK                                 # fresh baseline
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    write(results, fake_result("known"))                              # the failure is gone
+    assert gate.main(base) == gate.REGRESSION
+    out = capsys.readouterr().out
+    assert "baseline is stale" in out and "REGRESSION" in out
+    assert "| known | import |" in summary.read_text()
+    assert gate.main([*base, "--cell", "nope"]) == gate.CANNOT_RUN
+    assert gate.main(["--bump", "torch==2.5.1", "--matrix", str(matrix)]) == gate.CANNOT_RUN
+    assert gate.main(["--no-such-option"]) == gate.CANNOT_RUN
+
+
+@pytest.mark.e2e
+def test_the_smoke_cells_pass_the_gate_against_a_fresh_baseline(smoke_run, tmp_path):
+    _, _, env = smoke_run
+    baseline = tmp_path / "baseline.json"
+    args = ["-s", "gate", "--", "--no-run", "--baseline", str(baseline)]
+    made = nox(*args, "--update-baseline", env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    again = nox(*args, env=env)
+    assert again.returncode == 0 and "gate: no regression" in again.stdout
+    data = json.loads(baseline.read_text())
+    data["cells"][RELEASE_ERA]["tiers"]["import"] = {"expect": "fail",
+                                                     "diagnosis": "beam-search-scorer"}
+    baseline.write_text(json.dumps(data))
+    stale = nox(*args, env=env)
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert "baseline is stale" in stale.stdout and "--update-baseline" in stale.stdout
+
+
+@pytest.mark.e2e
+def test_a_downstream_bump_is_gated_from_its_git_diff(smoke_run, tmp_path):
+    """The example app bumps torch and transformers together (as Renovate groups them):
+    the gate runs the old and the new cell and fails, naming the import and the shim."""
+    _, _, env = smoke_run
+    app = downstream(tmp_path)
+    text = (app / "requirements.txt").read_text()
+    for old, new in (("torch==2.1.2", "torch==2.5.1"), ("torchaudio==2.1.2", "torchaudio==2.5.1"),
+                     ("transformers==4.35.2", "transformers==4.57.1")):
+        text = text.replace(old, new)
+    (app / "requirements.txt").write_text(text)
+    out = nox("-s", "gate", "--", "--from-diff", "HEAD", "--root", str(app), "--python", "3.11",
+              "--results", str(tmp_path / "gate"), env=env, timeout=2400)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "torch 2.1.2 -> 2.5.1" in out.stdout and "transformers 4.35.2 -> 4.57.1" in out.stdout
+    assert "BeamSearchScorer" in out.stdout and "needs shim beam_search" in out.stdout
