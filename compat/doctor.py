@@ -164,8 +164,10 @@ def text(report: dict[str, Any]) -> str:
     v = report["versions"]
     line = "coqui-tts " + v["coqui-tts"] if v.get("coqui-tts") else "TTS " + str(v.get("TTS"))
     acc = report["accelerators"]
-    out = [f"{line}, torch {v.get('torch')}, torchaudio {v.get('torchaudio')}, transformers "
-           f"{v.get('transformers')}, numpy {v.get('numpy')} on Python {report['python']} "
+    trainer = v.get("coqui-tts-trainer") or v.get("trainer")
+    out = [f"{line}, torch {v.get('torch')}, torchaudio {v.get('torchaudio')}, torchcodec "
+           f"{v.get('torchcodec') or '-'}, transformers {v.get('transformers')}, numpy "
+           f"{v.get('numpy')}, trainer {trainer or '-'} on Python {report['python']} "
            f"({report['executable']})",
            f"accelerators: torch CUDA build {'yes' if acc['torch_cuda_build'] else 'no'}, "
            f"NVIDIA GPU {'yes' if acc['nvidia_gpu'] else 'no'}, MPS "

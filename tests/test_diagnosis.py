@@ -100,9 +100,16 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
 
 
 @pytest.mark.parametrize(("versions", "expected"), [
-    ({"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.9.1"},
+    ({"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1"},
      {"beam-search-scorer", "weights-only-xtts-config", "generate-removed", "dropped-prefix",
-      "stream-sampler", "logits-warper"}),
+      "stream-sampler", "logits-warper", "torchaudio-torchcodec"}),
+    ({"TTS": "0.22.0", "transformers": "4.57.1", "torch": "2.1.2", "torchaudio": "2.1.2"},
+     {"beam-search-scorer", "generate-removed", "dropped-prefix", "stream-sampler",
+      "logits-warper", "transformers-needs-newer-torch"}),
+    ({"python": "3.12.1", "TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2",
+      "torchaudio": "2.1.2"}, {"tts-python312"}),
+    ({"coqui-tts": "0.24.3", "spacy": "3.8.7", "transformers": "4.46.2", "torch": "2.5.1",
+      "torchaudio": "2.5.1"}, {"click-undeclared"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2"},
      set()),
     ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.9.1", "torchaudio": "2.9.1",
@@ -118,6 +125,7 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
 ])
 def test_installed_versions_predict_the_breakages(versions, expected):
     found = {e.id for e in diagnosis.load() if e.affected({"python": "3.11.7", **versions})}
+    # every finding doctor can predict is covered by one of these cases
     assert found == expected
 
 
@@ -136,3 +144,9 @@ def test_a_bad_specifier_names_its_entry():
                                                          'transformers = "=>4.57"', 1)
     with pytest.raises(diagnosis.KnowledgeBaseError, match="beam-search-scorer"):
         diagnosis.parse(entry, "kb.toml")
+
+
+def test_every_predictable_breakage_has_a_prediction_case():
+    cases = test_installed_versions_predict_the_breakages.pytestmark[0].args[1]
+    predicted = set().union(*(expected for _, expected in cases))
+    assert predicted == {e.id for e in diagnosis.load() if e.affects}
