@@ -57,6 +57,8 @@ class CellRun:
     cell_python: Path | None = None
     #: Folders put on the cell's PYTHONPATH after the repo (a pytest overlay for ``here``).
     extra_path: tuple[Path, ...] = ()
+    #: Rerun failed tiers with the shims that address them (off: the environment as is).
+    shim_rounds: bool = True
 
     @property
     def work_dir(self) -> Path:
@@ -213,7 +215,8 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     those shims; if what is left fails in ways other applicable shims address, once more
     with every shim that applies. Each tier records the smallest set it passed with."""
     rounds: list[tuple[list[str], TierRun]] = [([], _run_tiers(run, result, shims=[]))]
-    plan = shim_plan(run, rounds[0][1].tiers)
+    plan = (shim_plan(run, rounds[0][1].tiers) if run.shim_rounds else
+            {"rerun": False, "reason": "shim rounds off: the environment as it is"})
     if plan["rerun"]:
         order = list(patches.SHIMS)
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)

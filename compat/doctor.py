@@ -20,6 +20,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from compat import diagnosis
@@ -138,10 +139,14 @@ def diagnose(env: dict[str, Any]) -> dict[str, Any]:
 
 def verify(python: str) -> dict[str, Any]:
     """Run the import and load tiers in that interpreter (the cells' own code)."""
+    import tempfile
+
     from compat.here import run_here
 
-    result = run_here(python, only=("import", "load"), log=lambda line: None)
-    return {name: {k: result["tiers"][name].get(k) for k in ("status", "exc_type", "message")
+    with tempfile.TemporaryDirectory(prefix="xtts-doctor-") as scratch:
+        result = run_here(python, only=("import", "load"), log=lambda line: None,
+                          results_dir=Path(scratch), shim_rounds=False)
+    return {name: {k: result["tiers"][name].get(k) for k in ("status", "exc_type", "message", "reason")
                    if result["tiers"][name].get(k)}
             for name in ("import", "load") if name in result["tiers"]}
 
@@ -196,9 +201,9 @@ def text(report: dict[str, Any]) -> str:
     if "verify" in report:
         out.append("")
         for tier, got in report["verify"].items():
-            out.append(f"verify {tier}: {got['status']}"
-                       + (f" ({got.get('exc_type')}: {(got.get('message') or '')[:120]})"
-                          if got["status"] != "pass" else ""))
+            detail = (f"{got.get('exc_type')}: {(got.get('message') or '')[:120]}"
+                      if got.get("exc_type") else got.get("reason", ""))
+            out.append(f"verify {tier}: {got['status']}" + (f" ({detail})" if detail else ""))
         for item in report["disagreements"] or ["the prediction matches the import and load "
                                                 "tiers"]:
             out.append(f"verify: {item}")

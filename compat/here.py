@@ -78,7 +78,8 @@ def nothing_installed(venv, backend, reqs, options, **_) -> InstallResult:
 
 
 def run_here(python: str | None = None, *, results_dir: Path | None = None,
-             force: bool = True, log=print, only: tuple[str, ...] = ()) -> dict[str, Any]:
+             force: bool = True, log=print, only: tuple[str, ...] = (),
+             shim_rounds: bool = True) -> dict[str, Any]:
     """Run the tiers (``only`` these, if given) in the environment of ``python``."""
     python = python or sys.executable
     if only:
@@ -91,7 +92,7 @@ def run_here(python: str | None = None, *, results_dir: Path | None = None,
                   interpreter=python, venv=Path(info["prefix"]), backend="none",
                   progress=Progress(log, cell.id, 1, 1), force=force,
                   installer=nothing_installed, cell_python=Path(python),
-                  extra_path=pytest_overlay(info))
+                  extra_path=pytest_overlay(info), shim_rounds=shim_rounds)
     try:
         return run_cell(run)
     finally:
