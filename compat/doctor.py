@@ -146,8 +146,8 @@ def verify(python: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="xtts-doctor-") as scratch:
         result = run_here(python, only=("import", "load"), log=lambda line: None,
                           results_dir=Path(scratch), shim_rounds=False)
-    return {name: {k: result["tiers"][name].get(k) for k in ("status", "exc_type", "message", "reason")
-                   if result["tiers"][name].get(k)}
+    keys = ("status", "exc_type", "message", "reason")
+    return {name: {k: result["tiers"][name][k] for k in keys if result["tiers"][name].get(k)}
             for name in ("import", "load") if name in result["tiers"]}
 
 
