@@ -56,3 +56,12 @@ def load(results: Path, cell: str) -> dict:
     return json.loads((results / f"{cell}.json").read_text())
 
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whichever test first asks for ``smoke_run`` pays for it (real installs, three
+    cells): every test using it gets a limit that covers that, not the default 900 s."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()) and \
+                item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(2700))

@@ -98,6 +98,7 @@ def test_doctor_imports_neither_torch_nor_tts(venvs):
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(2400)
 def test_verify_confirms_the_import_failure_and_shims_cover_it(venvs):
     seed = venvs[SEED_BROKEN]
     out = run_doctor("--python", seed, "--verify", "--json")

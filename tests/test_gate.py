@@ -189,6 +189,7 @@ def test_the_smoke_cells_pass_the_gate_against_a_fresh_baseline(smoke_run, tmp_p
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(2400)
 def test_a_downstream_bump_is_gated_from_its_git_diff(smoke_run, tmp_path):
     """The example app bumps torch and transformers together (as Renovate groups them):
     the gate runs the old and the new cell and fails, naming the import and the shim."""

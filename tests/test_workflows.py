@@ -80,6 +80,7 @@ def test_the_gate_workflow_runs_on_dependency_changes_with_the_base_branch():
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(2400)
 def test_fan_out_simulated_two_machines_one_report(smoke_run, tmp_path):
     """Two cells, each in its own process and results folder, as two runners would; then
     the report job merges the folders."""
