@@ -28,8 +28,11 @@ from compat.supervise import EXITED, Outcome, supervise
 
 REPO = Path(__file__).resolve().parent.parent
 #: The code a result depends on besides the engine's tier tests: the harness (how a cell
-#: is run and recorded) and the shims (applied inside cells).
+#: is run and recorded, which shims a failure calls for) and the shims (applied inside
+#: cells). Not the code that only reads results: the report, the gate, doctor, fan-out.
 SUITE_CODE = ("compat", "patches")
+READERS = ("compat/report", "compat/gate.py", "compat/doctor.py", "compat/fanout.py",
+           "compat/__main__.py")
 PROBE_TIMEOUT = 600.0
 PROGRESS_LINE = re.compile(r"\[\s*\d+%\]$")
 #: Environment of every tier run: offline, no prompts, unbuffered.
@@ -76,8 +79,10 @@ def suite_digest(engine: Engine) -> str:
     sha = hashlib.sha256(engine.digest().encode())
     for folder in SUITE_CODE:
         for path in sorted((REPO / folder).rglob("*")):
-            if path.suffix in (".py", ".ini") and "__pycache__" not in path.parts:
-                sha.update(path.relative_to(REPO).as_posix().encode())
+            name = path.relative_to(REPO).as_posix()
+            if path.suffix in (".py", ".ini", ".toml") and "__pycache__" not in path.parts \
+                    and not name.startswith(READERS):
+                sha.update(name.encode())
                 sha.update(path.read_bytes())
     return sha.hexdigest()[:16]
 

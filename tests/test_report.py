@@ -206,3 +206,20 @@ def test_matrix_ends_with_a_report_of_every_cell(smoke_run):
     legacy = next(line for line in text.splitlines() if line.startswith(f"| `{PY312_LEGACY}`"))
     assert "install failed: TTS 0.22.0 requires Python < 3.12" in legacy
     assert "remedy: pin `coqui-tts" in text
+
+
+def test_tiers_left_out_make_a_cell_incomplete_not_passing(tmp_path):
+    result = fake_result("partial")
+    for tier in ("synth", "stream", "finetune", "bench"):
+        result["tiers"][tier] = {"status": "not-run", "reason": "not selected (only import, load)"}
+    assert model.entry(result, "p.json")["verdict"] == "incomplete"
+
+
+def test_a_result_the_model_cannot_read_is_a_problem_not_a_crash(mixed):
+    odd = fake_result("odd-shape")
+    odd["tiers"]["synth"]["bare"] = "not a mapping"
+    write(mixed, odd)
+    data = report.write([mixed], mixed.parent / "r", heat=False)
+    assert len(data["entries"]) == 5
+    assert any(p["path"].endswith("odd-shape.json") and "could not be reported" in p["problem"]
+               for p in data["problems"])

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compat.report.model import _version
+from compat.report.model import VERDICTS, _version
 
 #: Verdicts, best first, and their colours.
-ORDER = ("pass", "pass-with-shims", "skip", "diverged", "fail", "install-failed")
-COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#ffb300", "#e53935", "#6d4c41")
-LABELS = ("pass", "shims", "skip", "diverged", "fail", "install")
+ORDER = VERDICTS
+COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#eceff1", "#ffb300", "#e53935", "#6d4c41")
+LABELS = ("pass", "shims", "skip", "partial", "diverged", "fail", "install")
 
 
 def render(report: dict[str, Any], path: Path) -> Path:
@@ -47,7 +47,8 @@ def render(report: dict[str, Any], path: Path) -> Path:
             for x, rank in enumerate(row):
                 if rank == rank:
                     ax.text(x, y, LABELS[int(rank)], ha="center", va="center", fontsize=8,
-                            color="white" if rank in (0, 4, 5) else "black")
+                            color="white" if LABELS[int(rank)] in ("pass", "fail", "install")
+                            else "black")
         ax.set_xticks(range(len(tfs)), tfs, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(torches)), torches, fontsize=8)
         ax.set_xlabel("transformers")

@@ -8,7 +8,8 @@ from typing import Any
 from compat.report.model import DISPLAY, first_line, short_cause
 
 VERDICT_CLASS = {"pass": "pass", "pass-with-shims": "shimmed", "diverged": "diverged",
-                 "fail": "fail", "install-failed": "install-failed", "skip": "skip"}
+                 "fail": "fail", "install-failed": "install-failed", "skip": "skip",
+                 "incomplete": "not-run"}
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ MARK = {"pass": "✅ pass", "shimmed": "🩹 pass (shims)", "skip": "⏭️ skip
         "not-run": "· not run", "diverged": "⚠️ diverged", "fail": "❌ fail",
         "install-failed": "📦 install failed"}
 VERDICT = {"pass": "✅ pass", "pass-with-shims": "🩹 pass with shims", "diverged": "⚠️ diverged",
-           "fail": "❌ fail", "install-failed": "📦 install failed", "skip": "⏭️ skipped"}
+           "fail": "❌ fail", "install-failed": "📦 install failed", "skip": "⏭️ skipped",
+           "incomplete": "· incomplete"}
 
 
 def _cell(text: Any) -> str:

@@ -20,6 +20,9 @@ TIERS = ("import", "load", "synth", "stream", "finetune", "bench")
 #: Display statuses of a tier, best first. ``shimmed``: passes only with shims.
 DISPLAY = ("pass", "shimmed", "skip", "not-run", "diverged", "fail", "install-failed")
 FAILED = ("fail", "error", "diverged")
+#: Verdicts of a cell, best first. ``incomplete``: some tiers did not run, none failed.
+VERDICTS = ("pass", "pass-with-shims", "skip", "incomplete", "diverged", "fail",
+            "install-failed")
 LINES = {"original": "Original `TTS` (0.21.x, 0.22.0)", "fork": "Fork `coqui-tts` (0.22.1+)"}
 TRACEBACK_TAIL = 1500
 
@@ -180,6 +183,8 @@ def verdict(tiers: dict[str, dict[str, Any]], outcome: str) -> str:
     for worst in ("fail", "diverged"):
         if worst in shown:
             return worst
+    if "not-run" in shown:
+        return "incomplete"  # tiers left out (not selected, or the cell was cut short)
     if "shimmed" in shown:
         return "pass-with-shims"
     return "pass" if "pass" in shown else "skip"
@@ -258,7 +263,15 @@ def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build(collection: Collection, generated_at: str | None = None) -> dict[str, Any]:
-    entries = [entry(r.data, str(r.path)) for r in collection.results]
+    """The report of every collected result; one that cannot be read into it is listed
+    under ``problems`` with its path, and the rest are still reported."""
+    entries, problems = [], list(collection.problems)
+    for loaded in collection.results:
+        try:
+            entries.append(entry(loaded.data, str(loaded.path)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            problems.append({"path": str(loaded.path),
+                             "problem": f"could not be reported: {type(exc).__name__}: {exc}"})
     return {
         "schema": SCHEMA,
         "generated_at": generated_at or results.now(),
@@ -266,11 +279,10 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "tiers": list(TIERS),
         "entries": entries,
         "recommended": recommended_pins(entries),
-        "problems": collection.problems,
+        "problems": problems,
         "superseded": collection.superseded,
         "summary": {v: sum(e["verdict"] == v for e in entries)
-                    for v in ("pass", "pass-with-shims", "diverged", "fail", "install-failed",
-                              "skip")},
+                    for v in VERDICTS},
     }
 
 
