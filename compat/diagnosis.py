@@ -8,7 +8,6 @@ nothing imports torch or TTS.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -17,10 +16,7 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from compat.tomlcompat import tomllib
 
 KNOWLEDGE_BASE = Path(__file__).with_name("known_breakages.toml")
 UNCLASSIFIED = "unclassified"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from compat import diagnosis
+from compat.matrix import Cell, cell_id
 
 OK, BREAKS, CANNOT_TELL = 0, 1, 2
 TIER_ORDER = ("install", "import", "load", "synth", "stream", "finetune")
@@ -93,11 +94,12 @@ def baseline_hint(versions: dict[str, str | None], python: str) -> dict[str, Any
     if not BASELINE.exists():
         return None
     cells = json.loads(BASELINE.read_text(encoding="utf-8")).get("cells", {})
-    dist = "coqui" if versions.get("coqui-tts") else "tts"
-    tts = versions.get("coqui-tts") or versions.get("TTS")
-    mine = f"{dist}{tts}-torch{versions.get('torch')}-tf{versions.get('transformers')}" \
-           f"-py{'.'.join(python.split('.')[:2])}"
-    same_line = [c for c in cells if c.startswith(dist)]
+    tts = (f"coqui-tts=={versions['coqui-tts']}" if versions.get("coqui-tts")
+           else f"TTS=={versions.get('TTS')}")
+    stack = Cell(id="", python=".".join(python.split(".")[:2]), tts=tts,
+                 torch=str(versions.get("torch")), transformers=str(versions.get("transformers")))
+    mine = cell_id(stack)
+    same_line = [c for c in cells if c.startswith("coqui" if versions.get("coqui-tts") else "tts")]
     passing = [c for c in same_line if cells[c]["verdict"] == "pass"]
     return {"cell": mine, "expected": cells.get(mine, {}).get("verdict"),
             "passing_cells": passing}

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ from packaging.utils import canonicalize_name
 
 from compat import diagnosis, results
 from compat.atomicio import write_json_atomic, write_text_atomic
-from compat.matrix import Cell, MatrixError, load_matrix
+from compat.matrix import Cell, MatrixError, cell_id, load_matrix
 from compat.report import markdown
 from compat.report.collect import collect
 from compat.report.model import TIERS, build, first_line
+from compat.tomlcompat import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "matrices" / "baseline.json"
@@ -219,10 +220,8 @@ def cell_table(cell: Cell, *, keep_id: bool = True) -> str:
 
 
 def bump(cell: Cell, requirements: list[str]) -> Cell:
-    """The cell with the given requirements replacing its pins. torchaudio follows a bumped
-    torch when the cell pinned it to torch's version."""
-    from dataclasses import replace
-
+    """The cell with the given requirements replacing its pins, under its new id. torchaudio
+    follows a bumped torch when the cell pinned it to torch's version."""
     changes: dict[str, Any] = {}
     pins = dict(cell.pins)
     for text in requirements:
@@ -246,7 +245,8 @@ def bump(cell: Cell, requirements: list[str]) -> Cell:
         else:
             pins[name] = version
     changes["pins"] = tuple(pins.items())
-    return replace(cell, **changes)
+    bumped = replace(cell, id="", **changes)
+    return replace(bumped, id=cell_id(bumped))
 
 
 #: Distributions a requirement file bump is read for.
@@ -259,11 +259,11 @@ def pins_in(name: str, text: str) -> dict[str, str]:
     requirements*.txt or a constraints file, pyproject.toml ([project] dependencies), uv.lock."""
     lines: list[str] = []
     if name.endswith("uv.lock"):
-        packages = _toml_loads(text).get("package", [])
+        packages = tomllib.loads(text).get("package", [])
         return {canonicalize_name(p["name"]): p["version"] for p in packages
                 if canonicalize_name(p["name"]) in WATCHED and "version" in p}
     if name.endswith(".toml"):
-        lines = list(_toml_loads(text).get("project", {}).get("dependencies", []))
+        lines = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
     else:
         lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     found = {}
@@ -311,8 +311,6 @@ def pins_from_diff(root: Path, base: str) -> tuple[dict[str, str], dict[str, str
 
 def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
     """A cell from a requirement set's pins (the TTS line, torch and transformers needed)."""
-    from compat.matrix import cell_id
-
     if "coqui-tts" in pins:
         tts = f"coqui-tts=={pins['coqui-tts']}"
     elif "tts" in pins:
@@ -326,8 +324,6 @@ def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
                   if k not in ("tts", "coqui-tts", "torch", "transformers"))
     cell = Cell(id="", python=python, tts=tts, torch=pins["torch"],
                 transformers=pins["transformers"], pins=extra)
-    from dataclasses import replace
-
     return replace(cell, id=cell_id(cell))
 
 
@@ -506,13 +502,7 @@ def _bump_gate(args: argparse.Namespace) -> int:
         current = matrix.by_id().get(args.cell[0])
         if current is None:
             raise GateError(f"no cell {args.cell[0]!r} in {_matrix_path(args)}")
-        from dataclasses import replace
-
-        from compat.matrix import cell_id
-
-        old = current
-        bumped = bump(current, args.bump)
-        new = replace(bumped, id=cell_id(replace(bumped, id="")))
+        old, new = current, bump(current, args.bump)
     results_dir = Path(args.results).resolve() if args.results else Path(
         tempfile.mkdtemp(prefix="xtts-gate-", dir=REPO / "results" if (REPO / "results").is_dir()
                          else None))
@@ -527,8 +517,8 @@ def _bump_gate(args: argparse.Namespace) -> int:
     changes = compare(new.id, expectation(before), after)
     ratios, slow = slowdowns(new.id, before["bench"], after["bench"], args.threshold)
     notes = []
-    if os.path.exists(args.baseline) and old.id in read_baseline(args.baseline)["cells"]:
-        base = read_baseline(args.baseline)["cells"][old.id]
+    base = read_baseline(args.baseline)["cells"].get(old.id) if args.baseline.exists() else None
+    if base:
         drift = compare(old.id, base, before)
         if drift:
             notes.append(f"note: the current cell {old.id} itself differs from the baseline "
@@ -537,10 +527,3 @@ def _bump_gate(args: argparse.Namespace) -> int:
     text, md = render(changes + slow, ratios, notes)
     return publish(text, md, sum(c.regression for c in changes + slow))
 
-
-def _toml_loads(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    return tomllib.loads(text)

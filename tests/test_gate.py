@@ -90,6 +90,7 @@ def test_a_bump_replaces_pins_and_torchaudio_follows_torch():
     new = gate.bump(cell, ["torch==2.5.1", "transformers==4.57.1", "numpy==1.26.4"])
     assert (new.torch, new.transformers) == ("2.5.1", "4.57.1")
     assert dict(new.pins) == {"torchaudio": "2.5.1", "numpy": "1.26.4"}
+    assert new.id not in ("", cell.id) and "torch2.5.1" in new.id
     with pytest.raises(gate.GateError, match="give a version"):
         gate.bump(cell, ["torch"])
 
