@@ -4,6 +4,7 @@ that ``nox -s matrix`` produced for the smoke cells."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -53,12 +54,17 @@ def test_every_format_is_written_and_the_json_follows_its_schema(mixed, tmp_path
 
 
 def test_the_schema_refuses_a_report_that_breaks_it(mixed):
-    data = report.write([mixed], mixed.parent / "r", heat=False)
+    good = report.write([mixed], mixed.parent / "r", heat=False)
+    data = copy.deepcopy(good)
     data["entries"][0]["verdict"] = "probably fine"
     with pytest.raises(jsonschema.ValidationError):
         report.validate(data)
     del data["entries"][0]["verdict"]
     with pytest.raises(jsonschema.ValidationError):
+        report.validate(data)
+    data = copy.deepcopy(good)
+    data["generated_at"] = "yesterday"
+    with pytest.raises(jsonschema.ValidationError, match="date-time"):
         report.validate(data)
 
 
