@@ -39,15 +39,18 @@ BASELINE = REPO / "matrices" / "baseline.json"
 BASELINE_SCHEMA = "xtts-compat/baseline/1"
 OK, REGRESSION, CANNOT_RUN = 0, 1, 2
 #: Run-to-run spread measured on these 2-core machines: max/min over six runs of the
-#: release-era cell, one after another, no other job running (README, "The gate").
-#: A slowdown fails the gate only beyond both the threshold and this spread.
-SPREAD = {"load_best_s": 1.18, "synth_best_s_per_audio_s": 1.13,
-          "finetune_step_best_s": 1.09}
+#: release-era cell, one after another, no other job running (README, "The gate"); the
+#: fine-tune step (11-13 ms) is timed to the millisecond. A slowdown fails the gate only
+#: beyond both the threshold and this spread.
+SPREAD = {"load_best_s": 1.07, "synth_best_s_per_audio_s": 1.08,
+          "finetune_step_best_s": 1.19}
 #: The figures compared, each a time (bigger is slower): best of the bench tier's rounds.
 FIGURES = {"load_best_s": "load time",
            "synth_best_s_per_audio_s": "synthesis time per audio second",
            "finetune_step_best_s": "fine-tune step"}
 EXPECTED_FAILURES = ("fail", "diverged", "install-failed")
+#: The tiers whose figures are compared, rerun to confirm a slowdown.
+CONFIRM_TIERS = ("finetune", "bench")
 
 
 class GateError(Exception):
@@ -164,6 +167,18 @@ def slowdowns(cell: str, old: dict[str, Any], new: dict[str, Any], threshold: fl
                                           f"{limit:.2f}x: threshold {threshold:.0%}, measured "
                                           f"spread {SPREAD[key]:.2f}x)", True))
     return ratios, changes
+
+
+def fastest(*benches: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per device, the best of several runs' figures (each a time: the smallest)."""
+    out: dict[str, dict[str, float]] = {}
+    for bench in benches:
+        for device, figures in bench.items():
+            best = out.setdefault(device, {})
+            for key in FIGURES:
+                if figures.get(key):
+                    best[key] = min(best.get(key, figures[key]), figures[key])
+    return out
 
 
 # -- the baseline -----------------------------------------------------------------------------
@@ -327,8 +342,10 @@ def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
     return replace(cell, id=cell_id(cell))
 
 
-def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str) -> None:
-    """Run cells through ``nox -s matrix`` (same isolation, progress and installs)."""
+def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str,
+              tiers: tuple[str, ...] = ()) -> None:
+    """Run cells through ``nox -s matrix`` (same isolation, progress and installs), all
+    their tiers or only ``tiers``."""
     matrix = results_dir / f"{label}.toml"
     ids = [c.id for c in cells]
     if len(set(ids)) != len(ids):
@@ -337,6 +354,8 @@ def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str) 
                       + "\n".join(cell_table(c) for c in cells))
     env = {**os.environ, "COMPAT_MATRIX": str(matrix), "COMPAT_RESULTS": str(results_dir),
            "COMPAT_REPORTS": str(results_dir / "report")}
+    if tiers:
+        env["COMPAT_TIER_ONLY"] = ",".join(tiers)  # read by the tier plugin
     cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", "matrix", "--",
            *(["--force"] if force else [])]
     print(f"gate: running {', '.join(ids)} ({'forced' if force else 'resuming'})", flush=True)
@@ -390,6 +409,30 @@ def publish(text: str, md: str, regressions: int) -> int:
 def _entries(results_dir: Path) -> dict[str, dict[str, Any]]:
     report = build(collect([results_dir]))
     return {e["cell"]: e for e in report["entries"]}
+
+
+def confirmed_slowdowns(old: Cell, new: Cell, before: dict[str, Any], after: dict[str, Any],
+                        results_dir: Path, threshold: float
+                        ) -> tuple[list[dict[str, Any]], list[Change], list[str]]:
+    """Slowdowns of ``new`` against ``old``; one beyond the limit is measured again, both
+    cells in reverse order, and the best of the two runs counts. The first run of a cell
+    just installed measured load 1.3-1.8x slower here where a second run measured 1.08x."""
+    ratios, slow = slowdowns(new.id, before, after, threshold)
+    if not slow:
+        return ratios, slow, []
+    print(f"gate: {len(slow)} figure(s) beyond the limit; running the {', '.join(CONFIRM_TIERS)}"
+          " tiers of both cells again to confirm", flush=True)
+    confirm = results_dir / "confirm"
+    run_cells([new, old], confirm, force=True, label="confirm", tiers=CONFIRM_TIERS)
+    again = _entries(confirm)
+    if old.id not in again or new.id not in again:
+        raise GateError(f"the confirming run left no result in {confirm}")
+    first = [f"{r['figure']} on {r['device']} {r['ratio']:.2f}x" for r in ratios
+             if r["ratio"] > r["limit"]]
+    ratios, slow = slowdowns(new.id, fastest(before, again[old.id]["bench"]),
+                             fastest(after, again[new.id]["bench"]), threshold)
+    return ratios, slow, [f"note: slower in the first run ({'; '.join(first)}); the "
+                          f"best of two runs {'confirms it' if slow else 'is within the limit'}"]
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -515,8 +558,8 @@ def _bump_gate(args: argparse.Namespace) -> int:
     print(f"gate: old {old.id}: {before['verdict']}; new {new.id}: {after['verdict']} "
           f"(results in {results_dir})")
     changes = compare(new.id, expectation(before), after)
-    ratios, slow = slowdowns(new.id, before["bench"], after["bench"], args.threshold)
-    notes = []
+    ratios, slow, notes = confirmed_slowdowns(old, new, before["bench"], after["bench"],
+                                              results_dir, args.threshold)
     base = read_baseline(args.baseline)["cells"].get(old.id) if args.baseline.exists() else None
     if base:
         drift = compare(old.id, base, before)

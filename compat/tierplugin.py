@@ -67,7 +67,11 @@ class TierRecorder:
         return overall
 
     def blocked_by(self, tier: str) -> str | None:
+        """Why a tier cannot run: a tier it needs did not pass (a need left out by
+        COMPAT_TIER_ONLY is taken as given)."""
         for need in self.needs.get(tier, []):
+            if self.only and need not in self.only:
+                continue
             state = self.status(need)["status"]
             if state not in (PASS, "diverged"):
                 return f"{NOT_RUN_PREFIX}tier '{tier}' needs '{need}', which is {state}"

@@ -70,6 +70,14 @@ def test_failure_is_recorded_and_later_tier_not_run(tmp_path, monkeypatch):
     assert "needs 'second', which is fail" in result["tiers"]["third"]["reason"]
 
 
+def test_selected_tiers_run_alone_and_the_rest_say_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPAT_TIER_ONLY", "third")  # as the gate's confirming run
+    result = run_cell(make_run(tmp_path, "fail", monkeypatch))
+    assert statuses(result) == {"install": "pass", "first": "not-run", "second": "not-run",
+                                "third": "pass"}  # the failing second tier is not a need now
+    assert result["tiers"]["second"]["reason"] == "not selected (only third)"
+
+
 def test_skip_keeps_its_reason(tmp_path, monkeypatch):
     result = run_cell(make_run(tmp_path, "skip", monkeypatch))
     assert result["tiers"]["third"] == {**result["tiers"]["third"], "status": "skip",
