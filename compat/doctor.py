@@ -94,12 +94,12 @@ def baseline_hint(versions: dict[str, str | None], python: str) -> dict[str, Any
     if not BASELINE.exists():
         return None
     cells = json.loads(BASELINE.read_text(encoding="utf-8")).get("cells", {})
-    tts = (f"coqui-tts=={versions['coqui-tts']}" if versions.get("coqui-tts")
-           else f"TTS=={versions.get('TTS')}")
+    fork = bool(versions.get("coqui-tts"))
+    tts = f"coqui-tts=={versions['coqui-tts']}" if fork else f"TTS=={versions.get('TTS')}"
     stack = Cell(id="", python=".".join(python.split(".")[:2]), tts=tts,
                  torch=str(versions.get("torch")), transformers=str(versions.get("transformers")))
     mine = cell_id(stack)
-    same_line = [c for c in cells if c.startswith("coqui" if versions.get("coqui-tts") else "tts")]
+    same_line = [c for c in cells if c.startswith("coqui" if fork else "tts")]
     passing = [c for c in same_line if cells[c]["verdict"] == "pass"]
     return {"cell": mine, "expected": cells.get(mine, {}).get("verdict"),
             "passing_cells": passing}
