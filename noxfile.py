@@ -21,7 +21,9 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox does not put the noxfile's folder there
 from compat import nox_cells
+from compat.supervise import stop_on_signals
 
+stop_on_signals()  # SIGTERM (timeout, a CI cancel) stops nox as Ctrl-C does: cells included
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["matrix"]
 nox.options.error_on_missing_interpreters = False

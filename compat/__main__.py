@@ -15,7 +15,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import importlib
 
-    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+    from compat.supervise import Interrupted, stop_on_signals
+
+    stop_on_signals()  # SIGTERM unwinds like Ctrl-C: what runs beneath is stopped, not orphaned
+    try:
+        return importlib.import_module(commands[argv[0]]).main(argv[1:])
+    except Interrupted as exc:
+        print(f"xtts-compat: {exc}; what it ran is stopped", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

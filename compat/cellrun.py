@@ -12,19 +12,20 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import patches
-from compat import diagnosis, results
+from compat import cellenv, diagnosis, host, repair, results
 from compat.engines import Engine
 from compat.fingerprint import fingerprint
-from compat.install import InstallResult, install, stamp
+from compat.install import InstallResult, install, stamp, uv_executable
+from compat.load import LoadMeter, tier_from_report
 from compat.machine import machine_info
 from compat.matrix import Cell
 from compat.progress import Progress
-from compat.supervise import EXITED, Outcome, supervise
+from compat.supervise import EXITED, INTERRUPTED, Interrupted, Outcome, interruptible, supervise
 
 REPO = Path(__file__).resolve().parent.parent
 #: The code a result depends on besides the engine's tier tests: the harness (how a cell
@@ -62,6 +63,8 @@ class CellRun:
     extra_path: tuple[Path, ...] = ()
     #: Rerun failed tiers with the shims that address them (off: the environment as is).
     shim_rounds: bool = True
+    #: Creates the empty environment of a repair round: (backend, interpreter, folder).
+    make_env: Callable[[str, str, Path], None] | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -98,21 +101,35 @@ def interpreter_version(interpreter: str) -> str | None:
 
 
 def run_cell(run: CellRun) -> dict[str, Any]:
-    """Run the cell unless an up-to-date result exists; return the result written."""
+    """Run the cell unless an up-to-date result exists; return the result written.
+
+    SIGTERM or SIGINT meanwhile ends the cell's running processes, records the cell as
+    ``interrupted`` (not a verdict: the next run reruns it) and raises ``Interrupted``."""
+    with interruptible():
+        return _run_cell(run)
+
+
+def _run_cell(run: CellRun) -> dict[str, Any]:
     cell, progress = run.cell, run.progress
     progress.start()
     py_version = interpreter_version(run.interpreter) if run.interpreter else None
     platform_tag = f"{sys.platform}-{platform.machine()}"
     fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
-                     platform_tag, suite_digest(run.engine), cell.unpinned)
+                     platform_tag, suite_digest(run.engine), cell.unpinned,
+                     inputs={**cellenv.chosen(), **run.engine.inputs()})
     path = results.result_path(run.results_dir, cell.id)
     stored = results.read_result(path)
-    if stored and stored.get("fingerprint") == fp and not run.force:
+    if stored and stored.get("outcome") == INTERRUPTED:
+        progress.log(f"{progress.prefix}: the last run was interrupted before it finished; "
+                     "rerunning it")
+    elif stored and stored.get("fingerprint") == fp and not run.force:
         progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
         return stored
     result = results.new_result(cell.as_dict(), fp, machine_info())
     result["python"] = {"requested": cell.python, "version": py_version,
                         "interpreter": run.interpreter, "platform": platform_tag}
+    result["environment"] = {**cellenv.cell_environment().record(),
+                             "install_dropped": cellenv.install_environment()[1]}
     run.work_dir.mkdir(parents=True, exist_ok=True)
     tiers: dict[str, Any] = result["tiers"]
     try:
@@ -125,12 +142,16 @@ def run_cell(run: CellRun) -> dict[str, Any]:
             _install(run, result)
         if tiers["install"]["status"] == "pass":
             _probe(run, result)
+            _host(run, result)
             _tiers(run, result)
         else:
             why = f"install {tiers['install']['status']}"
             for tier in run.engine.tiers:
                 tiers[tier.name] = results.tier_status("not-run", reason=why)
             result["outcome"] = "install-failed"
+    except Interrupted as exc:  # stopped: the processes are ended; recorded, then raised
+        record_interruption(run, result, exc)
+        raise
     except Exception as exc:  # the harness's own failure is recorded, then raised
         result["outcome"] = "harness-error"
         result["harness_error"] = f"{type(exc).__name__}: {exc}"
@@ -145,6 +166,29 @@ def run_cell(run: CellRun) -> dict[str, Any]:
 def summary_line(result: dict[str, Any]) -> str:
     parts = [f"{name} {tier['status']}" for name, tier in result["tiers"].items()]
     return f"{result.get('outcome', '?')}: " + ", ".join(parts)
+
+
+def record_interruption(run: CellRun, result: dict[str, Any], exc: Interrupted) -> None:
+    """The cell was stopped (its processes are ended by now): outcome ``interrupted``,
+    every tier it had not finished ``not-run`` with why. Not a verdict; rerun next time."""
+    result["outcome"] = INTERRUPTED
+    result["interrupted"] = {"signal": exc.name, "at": results.now()}
+    reports = sorted(run.work_dir.glob("tiers*.json"), key=lambda p: p.stat().st_mtime)
+    if reports and "probe" in result:  # the tier test it was in, if the tiers had started
+        result["interrupted"]["during"] = _current_test(reports[-1])
+    why = f"the run was interrupted ({exc.name}) before this tier finished"
+    for name in ("install", *(t.name for t in run.engine.tiers)):
+        if name not in result["tiers"]:
+            result["tiers"][name] = results.tier_status("not-run", reason=why)
+    run.progress.log(f"{run.progress.prefix}: interrupted by {exc.name}: the cell's processes "
+                     "are stopped; recorded as interrupted (no verdict), rerun next time")
+
+
+def _current_test(report: Path) -> dict[str, str] | None:
+    try:
+        return json.loads(report.read_text()).get("current")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _install(run: CellRun, result: dict[str, Any]) -> None:
@@ -178,7 +222,7 @@ def _install(run: CellRun, result: dict[str, Any]) -> None:
 
 def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
     assert run.venv is not None
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    env = cellenv.cell_environment().env  # an allowlist, never the caller's whole shell
     env.update(OFFLINE_ENV)
     env.update(PYTHONPATH=os.pathsep.join(str(p) for p in (REPO, *run.extra_path)),
                PATH=f"{run.python.parent}{os.pathsep}{env.get('PATH', '')}")
@@ -188,21 +232,36 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _probe(run: CellRun, result: dict[str, Any]) -> None:
-    assert run.venv is not None
-    run.progress.phase("probe", "python, packages and devices in the cell")
+def _run_probe(run: CellRun, log_name: str = "probe.log") -> dict[str, Any]:
+    """Versions and devices as the cell's own interpreter sees them."""
     out = supervise([str(run.python), "-m", "compat.probe"],
-                    log_path=run.work_dir / "probe.log", env=_cell_env(run, {}),
+                    log_path=run.work_dir / log_name, env=_cell_env(run, {}),
                     cwd=run.work_dir, timeout=PROBE_TIMEOUT, memory_limit=run.cell.memory_limit)
     try:
-        probe = json.loads(out.output_tail.strip().splitlines()[-1])
+        return json.loads(out.output_tail.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        probe = {"error": out.detail, "output": out.output_tail[-2000:]}
+        return {"error": out.detail, "output": out.output_tail[-2000:], "ok": False}
+
+
+def _probe(run: CellRun, result: dict[str, Any]) -> None:
+    run.progress.phase("probe", "python, packages and devices in the cell")
+    probe = _run_probe(run)
     result["probe"] = probe
     result["devices"] = probe.get("devices", ["cpu"])
     result["resolved"] = {k: v for k, v in probe.get("versions", {}).items() if v}
     shown = ", ".join(f"{k} {v}" for k, v in result["resolved"].items())
-    run.progress.done("probe", "ok" if out.ok else "FAILED", shown or out.detail)
+    run.progress.done("probe", "FAILED" if "error" in probe else "ok",
+                      shown or probe.get("error", ""))
+
+
+def _host(run: CellRun, result: dict[str, Any]) -> None:
+    """Probe the host prerequisites the cell's packages need, before any tier runs."""
+    installed = [line.split("==")[0].split(" @ ")[0] for line in result.get("freeze", [])]
+    result["host"] = host.check(run.engine.host_prerequisites, installed)
+    for name, state in result["host"].items():
+        run.progress.done(f"host {name}", "found" if state["found"] else "MISSING",
+                          f"needed by {state['needed_by']}" + (
+                              "" if state["found"] else f"; install: {state['install']}"))
 
 
 @dataclass
@@ -213,38 +272,123 @@ class TierRun:
     outcome: Outcome
     shims: dict[str, Any] | None
     files: dict[str, str]
+    #: How busy the machine was meanwhile, per tier (``compat.load``).
+    load: dict[str, Any] | None = None
 
 
 def _tiers(run: CellRun, result: dict[str, Any]) -> None:
+    """Run the tiers bare, then the shim rounds (``_shim_rounds``). Where a failure is a
+    packaging one (``compat.repair``), do it all again in a repaired environment, so the
+    engine is still tested; the bare packaging failure stays on record."""
+    plan, rounds = _shim_rounds(run, result, tag="")
+    bare = rounds[0][1].tiers
+    current, fixes, repaired = run, [], []
+    freeze = result.get("freeze", [])
+    while run.backend != "none" and len(repaired) < repair.MAX_ROUNDS:
+        more = repair.plan(rounds[-1][1].tiers, freeze, fixes)
+        if not more:
+            break
+        fixes += more.fixes
+        attempt = _repaired_env(run, result, fixes, len(repaired) + 1)
+        repaired.append(attempt)
+        if attempt["install"]["status"] != "pass":
+            break
+        current = attempt.pop("run")
+        freeze = attempt["freeze"]
+        plan, rounds = _shim_rounds(current, result, tag=f"-repaired{len(repaired)}")
+        attempt["statuses"] = {n: t["status"] for n, t in rounds[0][1].tiers.items()}
+    final = rounds[-1][1]
+    result["shims"] = plan
+    merged = merge_rounds(rounds)
+    if repaired and "statuses" in repaired[-1]:
+        for name, tier in merged.items():  # bare: the packaging failure as it was met
+            tier["repaired"] = tier["bare"]
+            tier["bare"] = {k: bare[name][k] for k in ("status", "exc_type", "message", "reason")
+                            if k in bare[name]}
+        result["tiers"].update(merged)
+    elif not repaired:
+        result["tiers"].update(merged)
+    else:  # the repair itself did not install: the bare verdict stands
+        result["tiers"].update(merge_rounds([([], TierRun(bare, final.outcome, None, {}))]))
+    if repaired:
+        for attempt in repaired:
+            attempt.pop("freeze", None)
+        result["repair"] = {"fixes": [f.as_dict() for f in fixes], "rounds": repaired,
+                            "requirements": repaired[-1]["requirements"],
+                            "resolved": repaired[-1].get("resolved", {})}
+    result["artifacts"] = {f"{n}:{k}" if n else k: f"{run.cell.id}/{v}"
+                           for n, (_, r) in enumerate(rounds) for k, v in r.files.items()}
+    result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,
+                                    final.outcome)
+    if final.load is not None:  # the figures come from the last round: its load marks them
+        result["bench"]["load"] = final.load
+        result["bench"]["busy"] = final.load["busy"]
+    result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
+    result["tier_run"] = {("bare" if not shims else "+".join(shims)): _outcome(r.outcome)
+                          for shims, r in rounds}
+    run.progress.done("tiers", final.outcome.cause, summary_line(result))
+
+
+def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
+                 ) -> tuple[dict[str, Any], list[tuple[list[str], TierRun]]]:
     """Run the tiers bare. Where failures are ones shims address, run them again with just
     those shims; if what is left fails in ways other applicable shims address, once more
     with every shim that applies. Each tier records the smallest set it passed with."""
-    rounds: list[tuple[list[str], TierRun]] = [([], _run_tiers(run, result, shims=[]))]
+    rounds: list[tuple[list[str], TierRun]] = [([], _run_tiers(run, result, [], tag))]
     plan = (shim_plan(run, rounds[0][1].tiers) if run.shim_rounds else
             {"rerun": False, "reason": "shim rounds off: the environment as it is"})
     if plan["rerun"]:
         order = list(patches.SHIMS)
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
-        rounds.append((first, _run_tiers(run, result, shims=first)))
+        rounds.append((first, _run_tiers(run, result, first, tag)))
         rest = [s for s in plan["selected"] if s not in first]
         left = addressed_failures(rounds[-1][1].tiers, rest)
         if left:
             plan["addressed_after_first_round"] = left
-            rounds.append((plan["selected"], _run_tiers(run, result, shims=plan["selected"])))
-    final = rounds[-1][1]
+            rounds.append((plan["selected"], _run_tiers(run, result, plan["selected"], tag)))
     plan["rounds"] = [{"shims": shims, "active": (r.shims or {}).get("active", {}),
                        "statuses": {n: t["status"] for n, t in r.tiers.items()}}
                       for shims, r in rounds]
-    result["shims"] = plan
-    result["tiers"].update(merge_rounds(rounds))
-    result["artifacts"] = {f"{n}:{k}" if n else k: f"{run.cell.id}/{v}"
-                           for n, (_, r) in enumerate(rounds) for k, v in r.files.items()}
-    result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,
-                                    final.outcome)
-    result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
-    result["tier_run"] = {("bare" if not shims else "+".join(shims)): _outcome(r.outcome)
-                          for shims, r in rounds}
-    run.progress.done("tiers", final.outcome.cause, summary_line(result))
+    return plan, rounds
+
+
+def _repaired_env(run: CellRun, result: dict[str, Any], fixes: list[repair.Fix], n: int
+                  ) -> dict[str, Any]:
+    """A second environment beside the cell's with the fixes made (the cell's own stays
+    as its pins say), installed and probed; what happened, for the result."""
+    assert run.venv is not None and run.interpreter is not None
+    requirements = repair.apply(run.cell.requirements(), fixes)
+    venv = run.venv.with_name(f"{run.venv.name}-repaired")
+    added = ", ".join(f.requirement for f in fixes)
+    run.progress.phase(f"repair {n}", f"packaging failure; a second environment with {added}")
+    attempt: dict[str, Any] = {"requirements": requirements, "venv": str(venv)}
+    if not (venv / "pyvenv.cfg").exists():
+        (run.make_env or make_venv)(run.backend, run.interpreter, venv)
+    reqs = requirements + list(run.engine.harness_requirements)
+    inst = run.installer(venv, run.backend, reqs, run.cell.install,
+                         log_path=run.work_dir / f"install-repaired{n}.log",
+                         timeout=run.cell.install_timeout, on_tick=run.progress.tick)
+    attempt["install"] = {"status": "pass" if inst.ok else "fail",
+                          "seconds": round(inst.seconds, 2), "reused": inst.reused,
+                          **({} if inst.ok else {"message": inst.message})}
+    run.progress.done(f"repair {n} install", "pass" if inst.ok else "FAILED",
+                      inst.message.splitlines()[0] if inst.message else added)
+    if inst.ok:
+        attempt["freeze"] = inst.freeze
+        fixed = replace(run, venv=venv, cell_python=None, recreate_venv=None)
+        probe = _run_probe(fixed, f"probe-repaired{n}.log")
+        attempt["resolved"] = {k: v for k, v in probe.get("versions", {}).items() if v}
+        attempt["run"] = fixed
+    return attempt
+
+
+def make_venv(backend: str, interpreter: str, venv: Path) -> None:
+    """An empty environment for ``interpreter`` at ``venv`` (uv's, or the stdlib's)."""
+    uv = uv_executable() if backend == "uv" else None
+    cmd = ([uv, "venv", "--quiet", "--python", interpreter, str(venv)] if uv else
+           [interpreter, "-m", "venv", str(venv)])
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300,
+                   env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
 
 
 def _outcome(out: Outcome) -> dict[str, Any]:
@@ -252,10 +396,11 @@ def _outcome(out: Outcome) -> dict[str, Any]:
             "seconds": round(out.seconds, 2), "peak_rss_mib": round(out.peak_rss / 2**20)}
 
 
-def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str]) -> TierRun:
+def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: str = ""
+               ) -> TierRun:
     assert run.venv is not None
     engine, cell = run.engine, run.cell
-    tag = f"-shimmed{len(shims)}" if shims else ""
+    tag = env_tag + (f"-shimmed{len(shims)}" if shims else "")
     files = {"tiers_report": f"tiers{tag}.json", "tiers_log": f"tiers{tag}.log",
              "junit": f"junit{tag}.xml", "benchmark": f"benchmark{tag}.json"}
     report = run.work_dir / files["tiers_report"]
@@ -267,31 +412,39 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str]) -> TierRu
         extra["COMPAT_SHIMS"] = ",".join(shims)
     scratch = run.work_dir / "scratch"
     if engine.prepare:
-        extra.update(engine.prepare(scratch))  # a fresh copy of the model for each run
+        handed = dict(engine.prepare(scratch))  # a fresh copy of the model for each run
+        result["fixture"] = handed  # which model, from where, what was borrowed
+        extra.update(handed)
     cmd = [str(run.python), "-m", "pytest", str(engine.tier_dir),
            "-c", str(REPO / "compat/engines/tiers.ini"), "--rootdir", str(engine.tier_dir),
            "-p", "compat.tierplugin", "-v", "--junitxml", str(run.work_dir / files["junit"])]
     if result.get("resolved", {}).get("pytest-benchmark"):
         cmd += ["--benchmark-json", str(run.work_dir / files["benchmark"])]
-    phase = f"tiers with shims {', '.join(shims)}" if shims else "tiers"
+    phase = (f"tiers with shims {', '.join(shims)}" if shims else "tiers") + (
+        " (repaired environment)" if env_tag else "")
     run.progress.phase(phase, ", ".join(t.name for t in engine.tiers))
 
     def echo(line: str) -> None:
         if "::" in line and PROGRESS_LINE.search(line):
             run.progress.log(f"{run.progress.prefix}:   {line.split('/')[-1]}")
 
-    out = supervise(cmd, log_path=run.work_dir / files["tiers_log"], env=_cell_env(run, extra),
-                    cwd=run.work_dir, timeout=cell.timeout, memory_limit=cell.memory_limit,
-                    on_line=echo, on_tick=run.progress.tick)
-    if os.environ.get("COMPAT_KEEP_SCRATCH") != "1":
-        shutil.rmtree(scratch, ignore_errors=True)  # the cell's model copy: 100 MB or more
+    meter = LoadMeter(tier_from_report(report))  # other processes' CPU, per tier
+    try:
+        out = supervise(cmd, log_path=run.work_dir / files["tiers_log"],
+                        env=_cell_env(run, extra), cwd=run.work_dir, timeout=cell.timeout,
+                        memory_limit=cell.memory_limit, on_line=echo,
+                        on_tick=run.progress.tick, on_poll=meter.poll)
+    finally:
+        if os.environ.get("COMPAT_KEEP_SCRATCH") != "1":
+            shutil.rmtree(scratch, ignore_errors=True)  # the cell's model copy: 100 MB or more
+    machine_load = meter.finish()
     try:
         shim_state = json.loads(report.read_text()).get("shims")
     except (OSError, ValueError):
         shim_state = None
     tiers = merge_tier_report(engine, report, out)
     run.progress.done(phase, out.cause, ", ".join(f"{n} {t['status']}" for n, t in tiers.items()))
-    return TierRun(tiers, out, shim_state, files)
+    return TierRun(tiers, out, shim_state, files, machine_load)
 
 
 FAILED = ("fail", "error", "diverged")

@@ -22,6 +22,12 @@ KNOWLEDGE_BASE = Path(__file__).with_name("known_breakages.toml")
 UNCLASSIFIED = "unclassified"
 FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "boundary",
           "affects", "shim", "pin", "reference")
+#: Fields an entry may leave out, with their defaults. ``host``: the host prerequisite
+#: (compat.host.KNOWN) whose absence explains the breakage. ``repair``: for a packaging
+#: failure, how the repair round mends it (``add:DIST``, ``align:DIST=OTHER``; see
+#: compat.repair).
+OPTIONAL = {"host": "", "repair": ""}
+REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
 
 
 class KnowledgeBaseError(ValueError):
@@ -42,6 +48,8 @@ class Breakage:
     shim: str
     pin: str
     reference: str
+    host: str = ""
+    repair: str = ""
     _type_re: re.Pattern = field(init=False, repr=False, compare=False)
     _message_re: re.Pattern = field(init=False, repr=False, compare=False)
 
@@ -72,7 +80,7 @@ class Breakage:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: (list(getattr(self, name)) if name == "affects" else getattr(self, name))
-                for name in FIELDS} | {"remedy": self.remedy}
+                for name in (*FIELDS, *OPTIONAL)} | {"remedy": self.remedy}
 
 
 def _version(text: str | None) -> Version | None:
@@ -118,12 +126,15 @@ def parse(text: str, source: str = str(KNOWLEDGE_BASE)) -> tuple[Breakage, ...]:
     for number, raw in enumerate(data.get("breakage", []), start=1):
         where = f"{source}: [[breakage]] #{number} ({raw.get('id', 'no id')})"
         missing = [name for name in FIELDS if name not in raw]
-        unknown = sorted(set(raw) - set(FIELDS))
+        unknown = sorted(set(raw) - set(FIELDS) - set(OPTIONAL))
         if missing or unknown:
             raise KnowledgeBaseError(f"{where}: missing {missing}, unknown {unknown}")
         if raw["id"] in seen:
             raise KnowledgeBaseError(f"{where}: duplicate id")
         seen.add(raw["id"])
+        if raw.get("repair") and not REPAIR.match(raw["repair"]):
+            raise KnowledgeBaseError(f"{where}: repair {raw['repair']!r}: expected "
+                                     "'add:DIST' or 'align:DIST=OTHER'")
         for alt in raw["affects"]:
             for dist, rule in alt.items():
                 _check_rule(where, dist, rule)

@@ -18,8 +18,13 @@ def fingerprint(
     suite_digest: str,
     unpinned: bool,
     today: dt.date | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> str:
     """sha256 over pins, install options, the exact Python, the platform and the suite.
+
+    ``inputs``: what verdicts depend on beyond pins and code: the variables a user passed
+    into cells on purpose (COMPAT_PASS_ENV) with their values, and which model the tiers
+    load (the engine's ``model_identity``). Another setting is another verdict.
 
     An unpinned cell (the ``latest`` canary) resolves differently from day to day, so
     its fingerprint also holds the UTC date: it is rerun once a day.
@@ -30,6 +35,7 @@ def fingerprint(
         "python": python_version,
         "platform": platform_tag,
         "suite": [__version__, suite_digest],
+        "inputs": dict(sorted((inputs or {}).items())),
     }
     if unpinned:
         payload["date"] = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()

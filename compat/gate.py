@@ -31,7 +31,8 @@ from compat.atomicio import write_json_atomic, write_text_atomic
 from compat.matrix import Cell, MatrixError, cell_id, load_matrix
 from compat.report import markdown
 from compat.report.collect import collect
-from compat.report.model import TIERS, build, first_line
+from compat.report.model import INTERRUPTED, TIERS, build, first_line
+from compat.supervise import run_stopping_child
 from compat.tomlcompat import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +85,11 @@ def expectation(entry: dict[str, Any]) -> dict[str, Any]:
         if tier["display"] == "install-failed":
             item["diagnosis"] = install or diagnosis.UNCLASSIFIED
         tiers[name] = item
-    return {"verdict": entry["verdict"], "tiers": tiers, "bench": entry["bench"]}
+    out = {"verdict": entry["verdict"], "tiers": tiers, "bench": entry["bench"]}
+    if entry.get("repair"):  # a packaging failure, tested past in a repaired environment
+        out["repair"] = {"fixes": entry["repair"]["fixes"],
+                         "diagnoses": entry["repair"]["diagnoses"]}
+    return out
 
 
 def _needed(entry: dict[str, Any], tier: str) -> list[str]:
@@ -99,6 +104,19 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
     changes: list[Change] = []
     now = expectation(entry)
     failures = {f["tier"]: f for f in entry["failures"]}
+    was_fix = set((expected.get("repair") or {}).get("fixes", []))
+    now_fix = set((now.get("repair") or {}).get("fixes", []))
+    if now_fix - was_fix:
+        changes.append(Change(
+            cell, "install", f"repair: {', '.join(sorted(was_fix)) or 'none'}",
+            f"repair: {', '.join(sorted(now_fix))}",
+            "a packaging failure now needs a repair: "
+            f"{', '.join(now['repair']['diagnoses'])}; add {', '.join(sorted(now_fix - was_fix))}",
+            True))
+    elif was_fix - now_fix:
+        changes.append(Change(cell, "install", f"repair: {', '.join(sorted(was_fix))}",
+                              f"repair: {', '.join(sorted(now_fix)) or 'none'}",
+                              "a packaging failure is gone (no repair needed)", False))
     for tier in TIERS:
         was_t, now_t = expected["tiers"].get(tier), now["tiers"].get(tier)
         if was_t is None or now_t is None:
@@ -115,6 +133,10 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
                 extra = sorted(set(now_t["shims"]) - set(was_t.get("shims", [])))
                 changes.append(Change(cell, tier, was, got,
                                       f"needs more shims now: {', '.join(extra)}. {why}", True))
+            continue
+        if got == "host-missing":
+            changes.append(Change(cell, tier, was, got, f"not judged on this host: "
+                                  f"{entry['tiers'][tier].get('reason', '')}", False))
             continue
         blocked = got == "not-run" or (got in ("pass", "shimmed")
                                        and entry["tiers"][tier]["bare"] == "not-run")
@@ -196,11 +218,19 @@ def read_baseline(path: Path) -> dict[str, Any]:
     return data
 
 
-def update_baseline(path: Path, entries: list[dict[str, Any]], matrix: str) -> str:
-    """Rewrite the baseline from results; return the unified diff it made."""
+def update_baseline(path: Path, entries: list[dict[str, Any]], matrix: str,
+                    keep_others: bool = False) -> str:
+    """Rewrite the baseline from results; return the unified diff it made. With
+    ``keep_others`` (``--update-baseline --cell ID``) the other cells stay as they were."""
+    stopped = [e["cell"] for e in entries if e["verdict"] == INTERRUPTED]
+    if stopped:
+        raise GateError(f"{', '.join(stopped)}: interrupted, no verdict to put in the baseline; "
+                        "run them first (nox -s matrix reruns them)")
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     cells = {e["cell"]: {k: v for k, v in expectation(e).items() if k != "bench"}
              | {"bench": e["bench"]} for e in entries}
+    if keep_others and old:
+        cells = {**json.loads(old).get("cells", {}), **cells}
     data = {"schema": BASELINE_SCHEMA, "matrix": matrix, "updated_at": results.now(),
             "cells": dict(sorted(cells.items()))}
     write_json_atomic(path, data)
@@ -359,7 +389,7 @@ def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str,
     cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", "matrix", "--",
            *(["--force"] if force else [])]
     print(f"gate: running {', '.join(ids)} ({'forced' if force else 'resuming'})", flush=True)
-    if subprocess.run(cmd, env=env, cwd=REPO).returncode:
+    if run_stopping_child(cmd, env=env, cwd=REPO):
         raise GateError("the cells could not run (see nox's output above)")
 
 
@@ -395,15 +425,35 @@ def render(changes: list[Change], ratios: list[dict[str, Any]], notes: list[str]
     return "\n".join(text), "\n".join(md) + "\n"
 
 
-def publish(text: str, md: str, regressions: int) -> int:
+def _undecided(changes: list[Change]) -> int:
+    """Tiers the host could not judge (a missing host prerequisite)."""
+    return sum(c.now == "host-missing" for c in changes)
+
+
+def publish(text: str, md: str, regressions: int, undecided: int = 0) -> int:
+    """Exit 1 on a regression; else 2 when this host could not judge some tier (a missing
+    host prerequisite: install it and run again); else 0."""
     print(text)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write(md)
-    verdict = f"gate: {regressions} regression(s)" if regressions else "gate: no regression"
-    print(verdict)
-    return REGRESSION if regressions else OK
+    if regressions:
+        print(f"gate: {regressions} regression(s)")
+        return REGRESSION
+    if undecided:
+        print(f"gate: cannot judge {undecided} tier(s): this host lacks a prerequisite "
+              "(see host-missing above); install it and run the gate again")
+        return CANNOT_RUN
+    print("gate: no regression")
+    return OK
+
+
+def busy_note(entry: dict[str, Any], run: str = "") -> str:
+    """Why a cell's benchmark figures were not compared: the machine was busy."""
+    return (f"note: {entry['cell']}{f' ({run})' if run else ''}: benchmark figures not "
+            f"compared, the machine was busy ({'; '.join(entry['busy'].values())}): not a "
+            "regression, not a figure either; run the gate again on a quiet machine")
 
 
 def _entries(results_dir: Path) -> dict[str, dict[str, Any]]:
@@ -432,7 +482,9 @@ def confirmed_slowdowns(old: Cell, new: Cell, before: dict[str, Any], after: dic
     ratios, slow = slowdowns(new.id, fastest(before, again[old.id]["bench"]),
                              fastest(after, again[new.id]["bench"]), threshold)
     return ratios, slow, [f"note: slower in the first run ({'; '.join(first)}); the "
-                          f"best of two runs {'confirms it' if slow else 'is within the limit'}"]
+                          f"best of two runs {'confirms it' if slow else 'is within the limit'}",
+                          *(busy_note(again[c.id], "confirming run") for c in (new, old)
+                            if again[c.id].get("busy"))]
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -498,7 +550,7 @@ def _baseline_gate(args: argparse.Namespace) -> int:
                "COMPAT_RESULTS": str(results_dir)}
         sessions = [f"matrix(cell='{c.id}')" for c in cells]
         cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", *sessions]
-        if subprocess.run(cmd, env=env, cwd=REPO).returncode:
+        if run_stopping_child(cmd, env=env, cwd=REPO):
             raise GateError("the matrix run failed (see nox's output above)")
     entries = _entries(results_dir)
     missing = [c.id for c in cells if c.id not in entries]
@@ -506,7 +558,7 @@ def _baseline_gate(args: argparse.Namespace) -> int:
         if missing:
             raise GateError(f"no result for {missing} in {results_dir}: run them first")
         diff = update_baseline(args.baseline, [entries[c.id] for c in cells],
-                               _matrix_path(args).name)
+                               _matrix_path(args).name, keep_others=bool(args.cell))
         print(diff or f"{args.baseline}: unchanged")
         print(f"gate: baseline {args.baseline} written ({len(cells)} cells)")
         return OK
@@ -515,12 +567,22 @@ def _baseline_gate(args: argparse.Namespace) -> int:
         expected = baseline["cells"].get(cell.id)
         if cell.id not in entries:
             changes.append(Change(cell.id, "-", "result", "none", "the cell has no result", True))
+        elif entries[cell.id]["verdict"] == INTERRUPTED:
+            changes.append(Change(cell.id, "-", "result", INTERRUPTED,
+                                  "the run was stopped before this cell finished: no verdict to "
+                                  "compare; rerun it (nox -s matrix resumes there)", False))
         elif expected is None:
             notes.append(f"note: {cell.id} is not in the baseline (add it with --update-baseline)")
         else:
             changes += compare(cell.id, expected, entries[cell.id])
     text, md = render(changes, [], notes)
-    return publish(text, md, sum(c.regression for c in changes))
+    code = publish(text, md, sum(c.regression for c in changes), _undecided(changes))
+    stopped = [c.cell for c in changes if c.now == INTERRUPTED]
+    if stopped and code == OK:
+        print(f"gate: cannot judge {', '.join(stopped)}: interrupted (no verdict); rerun",
+              file=sys.stderr)
+        return CANNOT_RUN
+    return code
 
 
 def _bump_gate(args: argparse.Namespace) -> int:
@@ -555,11 +617,16 @@ def _bump_gate(args: argparse.Namespace) -> int:
     if old.id not in entries or new.id not in entries:
         raise GateError(f"no result for {old.id if old.id not in entries else new.id}")
     before, after = entries[old.id], entries[new.id]
+    stopped = [e["cell"] for e in (before, after) if e["verdict"] == INTERRUPTED]
+    if stopped:
+        raise GateError(f"{', '.join(stopped)} was interrupted before it finished: no verdict "
+                        "to compare; run the gate again")
     print(f"gate: old {old.id}: {before['verdict']}; new {new.id}: {after['verdict']} "
           f"(results in {results_dir})")
     changes = compare(new.id, expectation(before), after)
     ratios, slow, notes = confirmed_slowdowns(old, new, before["bench"], after["bench"],
                                               results_dir, args.threshold)
+    notes += [busy_note(e) for e in (before, after) if e.get("busy")]
     base = read_baseline(args.baseline)["cells"].get(old.id) if args.baseline.exists() else None
     if base:
         drift = compare(old.id, base, before)
@@ -568,5 +635,5 @@ def _bump_gate(args: argparse.Namespace) -> int:
                          f"({len(drift)} change(s)); run the plain gate to see them")
     notes.append(f"full report of both cells: {results_dir / 'report' / 'compat-report.md'}")
     text, md = render(changes + slow, ratios, notes)
-    return publish(text, md, sum(c.regression for c in changes + slow))
+    return publish(text, md, sum(c.regression for c in changes + slow), _undecided(changes))
 

@@ -127,6 +127,8 @@ def table(result: dict[str, Any]) -> str:
         if "mib" in key:
             lines.append(f"- {key}: {value}")
     lines.append(f"- peak resident memory of the tier run: {bench.get('peak_rss_mib')} MiB")
+    for tier, why in (bench.get("busy") or {}).items():
+        lines.append(f"- the {tier} tier's figures were taken on a busy machine: {why}")
     return "\n".join(lines)
 
 

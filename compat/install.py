@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compat.cellenv import install_environment
 from compat.matrix import InstallOptions
 from compat.supervise import Outcome, supervise
 
@@ -111,7 +111,7 @@ def install(
         return InstallResult(True, True, 0.0, backend, cmd, "environment unchanged; reused",
                              freeze=stamp(venv).get("freeze", []))
     (venv / STAMP).unlink(missing_ok=True)
-    env = {**os.environ, "VIRTUAL_ENV": str(venv), "UV_PYTHON_DOWNLOADS": "never",
+    env = {**install_environment()[0], "VIRTUAL_ENV": str(venv), "UV_PYTHON_DOWNLOADS": "never",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "NO_COLOR": "1"}
     outcome = supervise(cmd, log_path=log_path, env=env, timeout=timeout, on_tick=on_tick)
     if not outcome.ok:

@@ -12,6 +12,7 @@ from typing import Any
 
 import nox
 
+from compat import host
 from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
 from compat.engines import all_engines, get_engine
 from compat.install import install
@@ -87,6 +88,10 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     session.notify("report", posargs=[])  # queued once, runs after the last cell
     cell = matrix.by_id()[cell_id]
     position, total, remaining = _position(session, cell_id, matrix)
+    if position == 1:  # before the first cell: what this host lacks, and how to install it
+        for line in host.summary({name for c in matrix.cells
+                                  for name in get_engine(c.engine).host_prerequisites}):
+            (session.log if ": found" in line else session.warn)(line)
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
@@ -173,20 +178,37 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
 
 def make_golden(session: nox.Session, engine_name: str) -> None:
     """Run the engine's reference cell with the golden writer on: the synth tier saves its
-    codes, first-step logits and waveform where every other cell will look for them."""
+    codes, first-step logits and waveform, keyed to the hashes of its inputs. They go to a
+    temporary folder, moved where every other cell looks for them only once every tier of
+    the reference cell passed; a failed run leaves the committed golden as it was."""
     engine = get_engine(engine_name)
     assert engine.fixture is not None and engine.golden_dir is not None
     target = engine.golden_dir(engine.fixture.folder())
-    os.environ["COMPAT_WRITE_GOLDEN"] = str(target)
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.environ["COMPAT_WRITE_GOLDEN"] = str(staging)
     try:
         run = CellRun(cell=engine.fixture.reference, engine=engine,
                       results_dir=results_dir() / "golden", interpreter=str(session.python),
                       venv=Path(session.virtualenv.location), backend=session.venv_backend,
                       progress=Progress(session.log, "golden", 1, 1), force=True)
         result = run_cell(run)
+        bad = {n: t["status"] for n, t in result["tiers"].items() if t["status"] != "pass"}
+        if bad or not (staging / "golden.json").is_file():
+            session.error(f"the reference cell did not pass ({bad or 'no golden written'}); "
+                          f"{target} left as it was")
+        replace_folder(staging, target)
     finally:
         del os.environ["COMPAT_WRITE_GOLDEN"]
-    bad = {n: t["status"] for n, t in result["tiers"].items() if t["status"] != "pass"}
-    if bad:
-        session.error(f"the reference cell did not pass ({bad}); golden output not trusted")
+        shutil.rmtree(staging, ignore_errors=True)
     session.log(f"golden output written to {target}")
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put ``new`` at ``target``: the old one is renamed aside first and removed after, so
+    an interruption leaves either folder whole, never a mix."""
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -12,10 +12,12 @@ from typing import Any
 
 from compat import __version__
 from compat.atomicio import write_json_atomic
+from compat.matrix import ID_RULE, valid_id
 
 SCHEMA = "xtts-compat/result/1"
-#: Tier statuses. ``diverged``: runs, but differs from the golden output.
-STATUSES = ("pass", "fail", "error", "skip", "not-run", "diverged")
+#: Tier statuses. ``diverged``: runs, but differs from the golden output. ``unverified``:
+#: runs, but no golden output for these inputs could judge it (the reason is kept).
+STATUSES = ("pass", "fail", "error", "skip", "not-run", "diverged", "unverified")
 
 
 def now() -> str:
@@ -29,6 +31,12 @@ def tier_status(status: str, **fields: Any) -> dict[str, Any]:
 
 
 def result_path(results_dir: Path, cell_id: str) -> Path:
+    """``results_dir/<cell_id>.json``. An id that is not a cell id (``ID_RE``) is refused:
+    with '/' or '..' it would write, and the cell's scratch folders be deleted, outside
+    ``results_dir``. Matrix files are checked already; this is the second line."""
+    if not valid_id(cell_id):
+        raise ValueError(f"{cell_id!r} is not a valid cell id ({ID_RULE}); "
+                         f"refusing to write its result under {results_dir}")
     return results_dir / f"{cell_id}.json"
 
 

@@ -22,8 +22,11 @@ import pytest
 from compat.atomicio import write_json_atomic
 
 PASS, FAIL, ERROR, SKIP, NOT_RUN = "pass", "fail", "error", "skip", "not-run"
-#: A test may record ``record_property("verdict", "diverged")`` to refine a pass.
-REFINED = ("diverged",)
+#: A test may record ``record_property("verdict", ...)`` to refine a pass, worst first:
+#: ``diverged`` (runs, disagrees with the golden output; the reason in the property
+#: ``divergence``), ``unverified`` (runs, but nothing could judge it: no golden for these
+#: inputs; the reason in the property ``unverified``).
+REFINED = {"diverged": "divergence", "unverified": "unverified"}
 NOT_RUN_PREFIX = "not-run: "
 TRACEBACK_LINES = 40
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -73,7 +76,7 @@ class TierRecorder:
             if self.only and need not in self.only:
                 continue
             state = self.status(need)["status"]
-            if state not in (PASS, "diverged"):
+            if state not in (PASS, *REFINED):
                 return f"{NOT_RUN_PREFIX}tier '{tier}' needs '{need}', which is {state}"
         return None
 
@@ -159,7 +162,7 @@ class TierRecorder:
 
 def aggregate(tests: list[dict[str, Any]]) -> dict[str, Any]:
     """error, else fail, else skip (or not-run) when nothing ran, else a refined verdict
-    such as diverged, else pass."""
+    (diverged, then unverified), else pass."""
     seconds = round(sum(t["seconds"] for t in tests), 3)
     for wanted in (ERROR, FAIL):
         bad = [t for t in tests if t["outcome"] == wanted]
@@ -174,11 +177,12 @@ def aggregate(tests: list[dict[str, Any]]) -> dict[str, Any]:
         if reason.startswith(NOT_RUN_PREFIX):
             return {"status": NOT_RUN, "reason": reason[len(NOT_RUN_PREFIX):], "tests": tests}
         return {"status": SKIP, "reason": reason, "seconds": seconds, "tests": tests}
-    refined = [t for t in ran if t.get("verdict") in REFINED]
-    if refined:
-        first = refined[0]
-        return {"status": first["verdict"], "seconds": seconds, "test": first["test"],
-                "message": first.get("properties", {}).get("divergence"), "tests": tests}
+    for verdict, why in REFINED.items():
+        refined = [t for t in ran if t.get("verdict") == verdict]
+        if refined:
+            first = refined[0]
+            return {"status": verdict, "seconds": seconds, "test": first["test"],
+                    "message": first.get("properties", {}).get(why), "tests": tests}
     return {"status": PASS, "seconds": seconds, "tests": tests}
 
 

@@ -7,8 +7,9 @@ Error::
 
 Boundary: transformers 4.50 warns ("GPT2InferenceModel has generative capabilities, as
 `prepare_inputs_for_generation` is explicitly overwritten. However, it doesn't directly
-inherit from `GenerationMixin`"); 4.52.1 removes it. The fork inherits the mixin itself
-from coqui-tts 0.27.0.
+inherit from `GenerationMixin`"); 4.52.1 removes it, and the shim applies from there (the
+same boundary as the knowledge base's ``generate-removed``; a test compares them). The
+fork inherits the mixin itself from coqui-tts 0.27.0.
 
 This shim gives ``GPT2InferenceModel`` the mixin, and nothing else. On its own it is the
 popular fix, and it is not enough: the first generation step then gets an empty cache and
@@ -30,7 +31,7 @@ TARGET = "TTS.tts.layers.xtts.gpt_inference"
 
 def applies() -> bool:
     transformers = _versions.version("transformers")
-    return bool(_versions.legacy_tts() and transformers and transformers >= Version("4.50"))
+    return bool(_versions.legacy_tts() and transformers and transformers >= Version("4.52.1"))
 
 
 def _mix_in(module) -> None:

@@ -28,6 +28,7 @@ def write_toml(tmp_path):
 
 
 RELEASE_ERA = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
+TORCH26 = "tts0.22.0-torch2.6.0-tf4.46.2-py3.11"
 SEED_BROKEN = "tts0.22.0-torch2.9.1-tf4.57.3-py3.11"
 PY312_LEGACY = "tts0.22.0-torch2.5.1-tf4.46.2-py3.12"
 

@@ -1,4 +1,4 @@
-"""Fixture manifests, cache hand-out, real-model checks and the speech fallback.
+"""Fixture manifests, cache hand-out, real-model checks and the committed speech.
 
 The tiny XTTS v2 itself is built and loaded by real cells in tests/test_nox_e2e.py.
 """
@@ -9,12 +9,11 @@ import json
 import socket
 import zipfile
 
-import numpy as np
 import pytest
 
 from compat.engines.xtts import prepare
 from fixtures import speech, store
-from fixtures.manifest import FixtureError, verify, write_manifest
+from fixtures.manifest import FixtureError, sha256, verify, write_manifest
 
 
 @pytest.fixture
@@ -51,6 +50,30 @@ def test_manifest_names_the_bad_file(folder, damage, expected):
 def test_missing_manifest(tmp_path):
     with pytest.raises(FixtureError, match=r"manifest\.json: missing manifest"):
         verify(tmp_path)
+
+
+@pytest.mark.parametrize(("manifest", "expected"), [
+    ({"seed": 1}, "no 'files' table"),
+    ({"files": ["config.json"]}, "'files' must be an object"),
+    ({"files": "config.json"}, "'files' must be an object"),
+    (["config.json"], "must be a JSON object"),
+    ({"files": {"config.json": {"size": 17}}}, "entry 'config.json' needs"),
+    ({"files": {"config.json": None}}, "entry 'config.json' needs"),
+    ({"files": {"config.json": {"size": "17", "sha256": "0" * 64}}},
+     "entry 'config.json' needs"),
+    ({"files": {"../outside": {"size": 1, "sha256": "0" * 64}}},
+     "entry '../outside' is not a path inside the folder"),
+    ({"files": {"/etc/passwd": {"size": 1, "sha256": "0" * 64}}},
+     "entry '/etc/passwd' is not a path inside the folder"),
+])
+def test_a_malformed_manifest_is_a_fixture_error_naming_it(folder, manifest, expected):
+    """Not a KeyError (a harness error): the fixture's own fault, named."""
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(FixtureError) as err:
+        verify(folder)
+    assert str(err.value).startswith(f"{path}: ")
+    assert expected in str(err.value)
 
 
 def test_hand_out_gives_an_independent_copy(folder, tmp_path):
@@ -115,20 +138,62 @@ def test_prepare_copies_a_real_model(tmp_path, monkeypatch):
     monkeypatch.setenv("XTTS_MODEL_DIR", str(real))
     env = prepare(tmp_path / "cell")
     assert env["XTTS_FIXTURE_KIND"] == "real"
+    assert env["XTTS_FIXTURE_BORROWED"] == "reference.wav,dataset"
+    assert json.loads(env["XTTS_GOLDEN_INPUTS"])["model.pth"] == sha256(real / "model.pth")
     assert env["XTTS_FIXTURE_DIR"] == str(tmp_path / "cell" / "model")
     assert (tmp_path / "cell" / "model" / "model.pth").read_bytes() == (
         real / "model.pth").read_bytes()
 
 
-def test_synthetic_speech_fallback_is_deterministic_and_voiced(tmp_path, monkeypatch):
-    monkeypatch.setattr(speech, "espeak_available", lambda: False)
-    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
-    methods = {speech.say("Hello there, tiny model.", p) for p in paths}
-    assert methods == {"numpy-synthetic"}
-    (a, rate), (b, _) = speech.read_wav(paths[0]), speech.read_wav(paths[1])
-    assert rate == speech.SAMPLE_RATE and np.array_equal(a, b)
-    assert 1.0 < len(a) / rate < 2.5
-    assert np.isfinite(a).all() and np.sqrt(np.mean(a**2)) > 0.01
+def _sums() -> dict[str, str]:
+    lines = (speech.VOICE_DIR / "SHA256SUMS").read_text().splitlines()
+    return {name.removeprefix("./"): digest for digest, name in (ln.split() for ln in lines)}
+
+
+def test_committed_speech_is_what_its_provenance_says():
+    """The bytes every host builds its fixture from: hashes, format, lengths."""
+    sums = _sums()
+    assert set(sums) == {"reference.wav", "dataset/metadata.csv",
+                         *(f"dataset/wavs/{speech.clip_id(n)}.wav"
+                           for n in range(1, len(speech.CLIPS) + 1))}
+    for name, digest in sums.items():
+        assert sha256(speech.VOICE_DIR / name) == digest, f"{name} changed"
+    audio, rate = speech.read_wav(speech.reference_speech())
+    assert rate == speech.SAMPLE_RATE and 3.0 < len(audio) / rate < 8.0
+    total = sum(p.stat().st_size for p in speech.VOICE_DIR.rglob("*") if p.is_file())
+    assert total < 1_000_000
+
+
+def test_a_changed_recording_is_caught(tmp_path):
+    """The check above can fail: one flipped sample changes the hash."""
+    copy = tmp_path / "reference.wav"
+    data = bytearray(speech.reference_speech().read_bytes())
+    data[-1] ^= 1
+    copy.write_bytes(bytes(data))
+    assert sha256(copy) != _sums()["reference.wav"]
+
+
+def test_espeak_ng_1_51_remakes_the_committed_speech(tmp_path):
+    """Provenance, checked where the same espeak-ng release is installed (Debian's 1.51)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed: provenance not re-checked here")
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
+    if " 1.51 " not in version:
+        pytest.skip(f"another espeak-ng ({version.strip()}): its speech would differ")
+    speech.make_voice(tmp_path)
+    for name, digest in _sums().items():
+        assert sha256(tmp_path / name) == digest, f"{name} differs when remade"
+
+
+def test_borrow_voice_completes_a_released_folder(tmp_path):
+    real = fake_real_model(tmp_path / "xtts")
+    assert store.borrow_voice(real) == ["reference.wav", "dataset"]
+    assert (real / "reference.wav").read_bytes() == speech.reference_speech().read_bytes()
+    assert (real / "dataset" / "metadata.csv").read_text().count("|") == 2 * len(speech.CLIPS)
+    assert store.borrow_voice(real) == []  # a folder that has them keeps its own
 
 
 def test_the_suite_itself_cannot_open_connections():

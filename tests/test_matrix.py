@@ -114,6 +114,17 @@ def test_defaults_from_matrix_table(write_toml):
         ("[matrix]\ndescription = 'nothing'\n", "no cells"),
         (CELL + '\nmemory-limit = "lots"', "key 'memory-limit': invalid size 'lots'"),
         (CELL + "\ntimeout = -1", "key 'timeout': must be a positive number"),
+        # nan and inf compare false with every elapsed time: they would switch the limit off
+        (CELL + "\ntimeout = nan", "[[cell]] #1: key 'timeout': must be a positive number"),
+        (CELL + "\ntimeout = inf", "[[cell]] #1: key 'timeout': must be a positive number"),
+        (CELL + "\ninstall-timeout = -inf", "key 'install-timeout': must be a positive"),
+        ("[matrix]\ntimeout = nan\n" + CELL, "key 'timeout': must be a positive number"),
+        # a zero limit is falsy: it would switch the memory watch off
+        (CELL + '\nmemory-limit = "0"', "[[cell]] #1: key 'memory-limit': invalid size '0'"),
+        (CELL + "\nmemory-limit = 0", "[[cell]] #1: key 'memory-limit': invalid size 0"),
+        (CELL + '\nmemory-limit = "0GiB"', "key 'memory-limit': invalid size '0GiB'"),
+        (CELL + '\nmemory-limit = "0.1b"', "key 'memory-limit': invalid size '0.1b'"),
+        (CELL + "\nmemory-limit = nan", "key 'memory-limit': invalid size nan"),
         ("[[cel]]\npython='3.11'", "top level: key 'cel': unknown key"),
     ],
 )
@@ -176,6 +187,39 @@ def test_default_matrix_covers_the_known_boundaries():
 def test_smoke_matrix_is_a_subset_of_default():
     default = load_matrix(REPO / "matrices" / "default.toml", ENGINES).by_id()
     smoke = load_matrix(REPO / "matrices" / "smoke.toml", ENGINES).by_id()
-    assert 2 <= len(smoke) <= 3
+    assert 2 <= len(smoke) <= 4
     for cid, cell in smoke.items():
         assert default[cid].requirements() == cell.requirements()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a derived id: 'TTS===../../x' is a valid requirement (arbitrary equality), and its
+    # version went into the id unchanged: results and scratch folders outside results/
+    (CELL.replace('"TTS==0.22.0"', '"TTS===../../x"'),
+     "m.toml: [[cell]] #1: key 'id': invalid id 'tts../../x-torch2.1.2-tf4.35.2-py3.11'"
+     " (derived from the cell's axes)"),
+    (CELL.replace('"TTS==0.22.0"', '"TTS===a`id`"'), "key 'id': invalid id 'tts"),
+    (CELL.replace('"TTS==0.22.0"', '"TTS===x&&y"'), "key 'id': invalid id 'tts"),
+    (CELL.replace('"TTS==0.22.0"', '"TTS===a\'b"'), "key 'id': invalid id \"tts"),
+    ("[[grid]]\npython=['3.11']\ntts=['TTS===/tmp/x']\ntorch=['2.1.2']\n"
+     "transformers=['4.35.2']\n",
+     "m.toml: [[grid]] #1 (python=3.11, tts=TTS===/tmp/x, torch=2.1.2, transformers=4.35.2): "
+     "key 'id': invalid id 'tts/tmp/x-torch2.1.2-tf4.35.2-py3.11'"),
+    # an explicit id: re.match with '$' let a trailing newline through
+    (CELL.replace('python = "3.11"', 'id = "ok\\n"\npython = "3.11"'),
+     "m.toml: [[cell]] #1: key 'id': invalid id 'ok\\n'"),
+    (CELL.replace('python = "3.11"', 'id = "../x"\npython = "3.11"'), "key 'id': invalid id"),
+    (CELL.replace('python = "3.11"', 'id = "a/b"\npython = "3.11"'), "key 'id': invalid id"),
+    (CELL.replace('python = "3.11"', 'id = "a$(id)"\npython = "3.11"'), "key 'id': invalid id"),
+])
+def test_every_cell_id_is_validated(write_toml, text, expected):
+    with pytest.raises(MatrixError) as err:
+        load_matrix(write_toml(text), ENGINES)
+    assert expected in str(err.value)
+
+
+def test_an_explicit_id_rescues_an_odd_requirement(write_toml):
+    text = CELL.replace('"TTS==0.22.0"', '"TTS===../../x"').replace(
+        'python = "3.11"', 'id = "odd"\npython = "3.11"')
+    (cell,) = load_matrix(write_toml(text), ENGINES).cells
+    assert cell.id == "odd"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import PY312_LEGACY, RELEASE_ERA, REPO, SEED_BROKEN, load, nox
+from conftest import PY312_LEGACY, RELEASE_ERA, REPO, SEED_BROKEN, TORCH26, load, nox
 
 
 def test_list_json_has_one_session_per_cell():
@@ -66,9 +66,9 @@ def test_bad_matrix_is_refused_before_anything_runs(tmp_path, kind):
 def test_smoke_matrix_exits_zero_whatever_the_verdicts(smoke_run):
     out, results, _ = smoke_run
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "[cell 1/3]" in out.stderr and "[cell 3/3]" in out.stderr
+    assert "[cell 1/4]" in out.stderr and "[cell 4/4]" in out.stderr
     assert sorted(p.name for p in results.glob("*.json")) == sorted(
-        f"{c}.json" for c in (RELEASE_ERA, SEED_BROKEN, PY312_LEGACY))
+        f"{c}.json" for c in (RELEASE_ERA, TORCH26, SEED_BROKEN, PY312_LEGACY))
 
 
 @pytest.mark.e2e
@@ -104,9 +104,13 @@ def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
                          env=env, cwd=REPO, timeout=800)
     assert out.returncode == 0, out.stderr[-3000:]
     (path,) = tmp_path.glob("here-*.json")
-    synth = json.loads(path.read_text())["tiers"]["synth"]
-    assert synth["status"] == "diverged"
-    assert "audio codes differ" in synth["message"]
+    tiers = json.loads(path.read_text())["tiers"]
+    assert tiers["synth"]["status"] == "diverged"
+    assert "audio codes differ" in tiers["synth"]["message"]
+    # The stream tier decodes greedily whatever the override: its codes no longer match
+    # the (sampled) synth codes, so the stream's own agreement check fails too.
+    assert tiers["stream"]["status"] == "fail"
+    assert "streamed codes differ from the synth tier's greedy codes" in tiers["stream"]["message"]
 
 
 @pytest.mark.e2e

@@ -49,6 +49,16 @@ class Engine:
     fixture: FixtureSpec | None = field(default=None, compare=False)
     #: Where the committed golden output for a fixture folder lives.
     golden_dir: Callable[[Path], Path] | None = field(default=None, compare=False)
+    #: What a result depends on besides pins and code: which model the tiers load (the
+    #: fixture, or a real one the user points at); enters the fingerprint.
+    model_identity: Callable[[], Mapping[str, str]] | None = field(default=None, compare=False)
+    #: Host prerequisites (compat.host.KNOWN) and the distributions whose presence in a
+    #: cell makes them needed: probed before the tiers, recorded in the result.
+    host_prerequisites: Mapping[str, tuple[str, ...]] = field(default_factory=dict,
+                                                              compare=False)
+
+    def inputs(self) -> dict[str, str]:
+        return dict(self.model_identity()) if self.model_identity else {}
 
     def plan(self) -> list[dict[str, object]]:
         return [{"name": t.name, "needs": list(t.needs)} for t in self.tiers]

@@ -10,8 +10,10 @@ from compat.report.model import VERDICTS, _version
 
 #: Verdicts, best first, and their colours.
 ORDER = VERDICTS
-COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#eceff1", "#ffb300", "#e53935", "#6d4c41")
-LABELS = ("pass", "shims", "skip", "partial", "diverged", "fail", "install")
+COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#eceff1", "#fff176", "#90a4ae", "#ffb300",
+           "#e53935", "#6d4c41")
+LABELS = ("pass", "shims", "skip", "partial", "unverified", "host", "diverged", "fail",
+          "install")
 
 
 def render(report: dict[str, Any], path: Path) -> Path:
@@ -28,6 +30,8 @@ def render(report: dict[str, Any], path: Path) -> Path:
 
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for item in report["entries"]:
+        if item["verdict"] not in ORDER:
+            continue  # interrupted: no verdict to colour
         groups.setdefault((item["line"], item["tts"]), []).append(item)
     keys = sorted(groups, key=lambda k: (k[0], _version(k[1])))
     fig, axes = plt.subplots(1, max(len(keys), 1), squeeze=False,

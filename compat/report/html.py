@@ -9,7 +9,8 @@ from compat.report.model import DISPLAY, first_line, short_cause
 
 VERDICT_CLASS = {"pass": "pass", "pass-with-shims": "shimmed", "diverged": "diverged",
                  "fail": "fail", "install-failed": "install-failed", "skip": "skip",
-                 "incomplete": "not-run"}
+                 "incomplete": "not-run", "unverified": "unverified", "interrupted": "not-run",
+                 "host-missing": "host-missing"}
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:
@@ -29,10 +30,12 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
         for tier in ([failure["tier"]] if failure["tier"] != "install" else item["tiers"]):
             failure_of.setdefault(tier, view)
     cpu = next(iter(item["bench"].values()), {})
+    busy = next(iter(item.get("bench_busy", {}).values()), {})  # shown marked, never sorted
     versions = " ".join([item["cell"], item["python"], item["torch"], item["transformers"],
                          item["tts"], item["line"], *item["requirements"],
                          *(f"{k}=={v}" for k, v in item["resolved"].items() if v)])
     return {**item, "failure_of": failure_of, "rtf": cpu.get("rtf"), "load": cpu.get("load_s"),
+            "rtf_busy": busy.get("rtf"), "load_busy": busy.get("load_s"),
             "search": versions.lower(), "verdict_class": VERDICT_CLASS[item["verdict"]],
             "machine_short": first_line(item["machine"].split("|")[0], 40)}
 

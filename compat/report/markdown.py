@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat.load import BUSY_SHARE
 from compat.report.model import LINES, first_line, short_cause
 
 MARK = {"pass": "✅ pass", "shimmed": "🩹 pass (shims)", "skip": "⏭️ skip",
-        "not-run": "· not run", "diverged": "⚠️ diverged", "fail": "❌ fail",
+        "not-run": "· not run", "unverified": "❔ unverified", "diverged": "⚠️ diverged",
+        "host-missing": "🖥️ host missing", "fail": "❌ fail",
         "install-failed": "📦 install failed"}
 VERDICT = {"pass": "✅ pass", "pass-with-shims": "🩹 pass with shims", "diverged": "⚠️ diverged",
            "fail": "❌ fail", "install-failed": "📦 install failed", "skip": "⏭️ skipped",
-           "incomplete": "· incomplete"}
+           "unverified": "❔ unverified", "host-missing": "🖥️ host prerequisite missing",
+           "incomplete": "· incomplete",
+           "interrupted": "⏸️ interrupted (no verdict: the run was stopped; rerun)"}
 
 
 def _cell(text: Any) -> str:
@@ -30,6 +34,10 @@ def tier_cell(item: dict[str, Any], name: str) -> str:
         failure = next((f for f in item["failures"]
                         if f["tier"] in (name, "install") and f["kind"] == "final"), None)
         return f"{MARK[shown]}: {short_cause(failure)}" if failure else MARK[shown]
+    if shown == "host-missing":
+        return f"{MARK[shown]}: {tier['reason'].removeprefix('host-missing: ')}"
+    if shown == "unverified":
+        return f"{MARK[shown]} ({first_line(tier.get('reason'), 120)})"
     if shown in ("skip", "not-run") and tier.get("reason") and "needs" not in tier["reason"]:
         return f"{MARK[shown]} ({tier['reason']})"
     return MARK[shown]
@@ -39,11 +47,16 @@ def verdict_cell(item: dict[str, Any]) -> str:
     if item["verdict"] == "install-failed":
         failure = next(f for f in item["failures"] if f["tier"] == "install")
         return f"{VERDICT['install-failed']}: {short_cause(failure)}"
+    if item.get("repair"):
+        return (f"{VERDICT[item['verdict']]} (repaired: {', '.join(item['repair']['fixes'])}; "
+                f"bare: {', '.join(item['repair']['diagnoses'])})")
     return VERDICT[item["verdict"]]
 
 
 def _figure(item: dict[str, Any], key: str, fmt: str) -> str:
     values = [f"{fmt.format(b[key])} {dev}" for dev, b in item["bench"].items() if key in b]
+    values += [f"{fmt.format(b[key])} {dev} (busy)"  # taken on a busy machine: not a figure
+               for dev, b in item.get("bench_busy", {}).items() if key in b]
     return "<br>".join(values) or "—"
 
 
@@ -74,7 +87,9 @@ def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> li
 
 def failures(entries: list[dict[str, Any]]) -> list[str]:
     out = []
-    for kind, title in (("final", "## Failures"), ("mended", "## Mended by shims")):
+    for kind, title in (("final", "## Failures"), ("packaging", "## Packaging failures "
+                        "(bare; the engine was tested in a repaired environment)"),
+                        ("mended", "## Mended by shims")):
         found = [(e, f) for e in entries for f in e["failures"] if f["kind"] == kind]
         if not found:
             continue
@@ -92,6 +107,8 @@ def failures(entries: list[dict[str, Any]]) -> list[str]:
                        f"  - verdict: {first_line(failure['message'], 160)}")
             out.append(f"  - cause: {found_dx['cause']} Boundary: {found_dx['boundary']}.")
             fixed = f" (fixed here by {', '.join(failure['shims'])})" if failure["shims"] else ""
+            if failure.get("repaired_by"):
+                fixed = f" (repaired here with {', '.join(failure['repaired_by'])})"
             out.append(f"  - remedy: {found_dx['remedy']}{fixed}")
             if found_dx["reference"]:
                 out.append(f"  - reference: {found_dx['reference']}")
@@ -130,9 +147,13 @@ def render(report: dict[str, Any]) -> str:
         out += [f"Machine: `{report['machines'][0]}`", ""]
     out += ["Legend: ✅ pass bare · 🩹 pass only with the named shims (**bold**: the shims the "
             "failures called for; the rest were applied with them) · ⚠️ diverged from the "
-            "golden output · ❌ fail (cause) · ⏭️ skipped (why) · · not run (an earlier tier "
+            "golden output · ❔ unverified (runs, but no golden output for its inputs could judge "
+            "it) · 🖥️ host missing (a system library the stack loads is not on this host: not the "
+            "stack's verdict) · ❌ fail (cause) · ⏭️ skipped (why) · · not run (an earlier tier "
             "failed) · 📦 install failed. RTF: real-time factor, seconds of audio per second of "
-            "synthesis (higher is faster); Load s: checkpoint load seconds (mean of 3 rounds).", ""]
+            "synthesis (higher is faster); Load s: checkpoint load seconds (mean of 3 rounds); "
+            f"(busy): measured while other processes took more than {BUSY_SHARE:.0%} of the "
+            "cores, not comparable.", ""]
     for line, title in LINES.items():
         mine = [e for e in entries if e["line"] == line]
         if mine:

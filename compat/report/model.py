@@ -11,20 +11,29 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat import diagnosis, results
+from compat import diagnosis, host, results
 from compat.machine import machine_key
 from compat.report.collect import Collection
 
 SCHEMA = "xtts-compat/report/1"
 TIERS = ("import", "load", "synth", "stream", "finetune", "bench")
 #: Display statuses of a tier, best first. ``shimmed``: passes only with shims.
-DISPLAY = ("pass", "shimmed", "skip", "not-run", "diverged", "fail", "install-failed")
+DISPLAY = ("pass", "shimmed", "skip", "not-run", "unverified", "host-missing", "diverged",
+           "fail", "install-failed")
 FAILED = ("fail", "error", "diverged")
 #: Verdicts of a cell, best first. ``incomplete``: some tiers did not run, none failed.
-VERDICTS = ("pass", "pass-with-shims", "skip", "incomplete", "diverged", "fail",
-            "install-failed")
+VERDICTS = ("pass", "pass-with-shims", "skip", "incomplete", "unverified", "host-missing",
+            "diverged", "fail", "install-failed")
 LINES = {"original": "Original `TTS` (0.21.x, 0.22.0)", "fork": "Fork `coqui-tts` (0.22.1+)"}
 TRACEBACK_TAIL = 1500
+#: Not a verdict: the harness was stopped (SIGTERM, SIGINT) while the cell ran; the next
+#: run reruns it. Shown and counted, never compared, recommended or put on the heatmap.
+INTERRUPTED = "interrupted"
+#: The tier each benchmark figure is measured in (the rest: bench). A tier that ran on a
+#: busy machine (the result's ``bench.busy``) makes its figures busy: moved from ``bench``
+#: to ``bench_busy``, shown marked, never compared. Peak memory is not a timing: kept.
+FIGURE_TIER = {"finetune_step_s": "finetune", "finetune_step_best_s": "finetune",
+               "peak_rss_mib": None}
 
 
 def _version(text: str | None) -> Version:
@@ -69,7 +78,9 @@ def display_status(tier: dict[str, Any], install_failed: bool) -> str:
         return "install-failed"
     if status == "error":
         return "fail"
-    if status == "pass" and tier.get("bare", {}).get("status", "pass") != "pass":
+    # After a repair round, shims are judged against the repaired environment's bare run.
+    first = tier.get("repaired") or tier.get("bare") or {}
+    if status == "pass" and first.get("status", "pass") != "pass":
         return "shimmed"
     return status if status in DISPLAY else "fail"
 
@@ -82,6 +93,8 @@ def _tier_entry(name: str, tier: dict[str, Any], install_failed: bool) -> dict[s
                              "seconds": tier.get("seconds")}
     if tier.get("reason"):
         entry["reason"] = tier["reason"]
+    elif tier["status"] == "unverified" and tier.get("message"):
+        entry["reason"] = tier["message"]  # why nothing could judge it
     if tier.get("devices"):
         entry["devices"] = {d: v.get("status") for d, v in tier["devices"].items()}
     return entry
@@ -92,8 +105,11 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for name, tier in data["tiers"].items():
         rounds = [("final", tier)]
-        if tier["status"] == "pass" and tier.get("bare", {}).get("status") in FAILED:
-            rounds = [("mended", tier["bare"])]
+        first = tier.get("repaired") or tier.get("bare", {})
+        if tier["status"] == "pass" and first.get("status") in FAILED:
+            rounds = [("mended", first)]
+        if "repaired" in tier and tier["bare"].get("status") in FAILED:
+            rounds.insert(0, ("packaging", tier["bare"]))  # mended by the repair round
         for kind, info in rounds:
             if info.get("status") not in FAILED:
                 continue
@@ -105,9 +121,17 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "message": info.get("message") or "",
                 "traceback_tail": (info.get("traceback") or "")[-TRACEBACK_TAIL:],
                 "shims": _fixed_by(found_dx, tier) if kind == "mended" else [],
+                "repaired_by": _repaired_by(data, name) if kind == "packaging" else [],
                 "diagnosis": found_dx,
             })
     return found
+
+
+def _repaired_by(data: dict[str, Any], tier: str) -> list[str]:
+    """The requirement changes the repair round made for a tier's packaging failure."""
+    fixes = (data.get("repair") or {}).get("fixes", [])
+    return [f["requirement"] for f in fixes if f["tier"] == tier] or [
+        f["requirement"] for f in fixes]
 
 
 def _fixed_by(found_dx: dict[str, Any], tier: dict[str, Any]) -> list[str]:
@@ -163,6 +187,21 @@ def _finetune_steps(data: dict[str, Any]) -> list[float]:
     return []
 
 
+def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """``bench`` without the figures of tiers that ran on a busy machine; those figures
+    in ``bench_busy`` and each busy tier's reason in ``busy`` (both only when busy)."""
+    busy = (data.get("bench") or {}).get("busy") or {}
+    if not busy:
+        return {"bench": bench}
+    quiet: dict[str, dict[str, float]] = {}
+    marked: dict[str, dict[str, float]] = {}
+    for device, figures in bench.items():
+        for key, value in figures.items():
+            tier = FIGURE_TIER.get(key, "bench")
+            (marked if tier in busy else quiet).setdefault(device, {})[key] = value
+    return {"bench": quiet, "bench_busy": marked, "busy": dict(busy)}
+
+
 def _shims(data: dict[str, Any]) -> dict[str, list[str]]:
     plan = data.get("shims") or {}
     needed: list[str] = []
@@ -175,12 +214,14 @@ def _shims(data: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def verdict(tiers: dict[str, dict[str, Any]], outcome: str) -> str:
+    if outcome == INTERRUPTED:
+        return INTERRUPTED  # no verdict: whatever its tiers say, the run did not finish
     shown = [t["display"] for t in tiers.values()]
     if "install-failed" in shown:
         return "install-failed"
     if outcome not in ("completed", None) and not shown:
         return "fail"
-    for worst in ("fail", "diverged"):
+    for worst in ("fail", "diverged", "host-missing", "unverified"):
         if worst in shown:
             return worst
     if "not-run" in shown:
@@ -194,7 +235,10 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     data = loaded_data
     cell = data["cell"]
     line, tts_version = tts_line(data)
-    resolved = data.get("resolved", {})
+    fixed = data.get("repair") if "statuses" in ((data.get("repair") or {}).get(
+        "rounds") or [{}])[-1] else None
+    # A repaired cell's verdict is its repaired environment's: report those versions.
+    resolved = (fixed or {}).get("resolved") or data.get("resolved", {})
     install_failed = data["tiers"].get("install", {}).get("status") in FAILED
     tiers = {name: _tier_entry(name, data["tiers"][name], install_failed)
              for name in TIERS if name in data["tiers"]}
@@ -205,7 +249,10 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
         "torch": resolved.get("torch") or cell.get("torch") or "",
         "transformers": resolved.get("transformers") or cell.get("transformers") or "",
         "torchaudio": resolved.get("torchaudio") or cell.get("pins", {}).get("torchaudio", ""),
-        "requirements": cell.get("requirements", []),
+        "requirements": (fixed or {}).get("requirements") or cell.get("requirements", []),
+        "repair": {"fixes": [f["requirement"] for f in fixed["fixes"]],
+                   "diagnoses": sorted({f["diagnosis"] for f in fixed["fixes"]}),
+                   "bare_resolved": data.get("resolved", {})} if fixed else None,
         "resolved": resolved,
         "tags": cell.get("tags", []),
         "machine": machine_key(data["machine"]), "machine_info": data["machine"],
@@ -215,8 +262,24 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
         "tiers": tiers, "shims": _shims(data), "failures": _failures(data),
         "golden": _golden(data), "bench": _bench(data),
     }
+    found.update(split_busy(data, found["bench"]))
+    _host_missing(tiers, found["failures"], data.get("host"))
     found["verdict"] = verdict(tiers, data.get("outcome"))
     return found
+
+
+def _host_missing(tiers: dict[str, Any], failures: list[dict[str, Any]],
+                  probed: dict[str, Any] | None) -> None:
+    """A failure the knowledge base says a missing host prerequisite explains, on a host
+    whose probe found it missing, is the host's, not the stack's: ``host-missing``."""
+    for failure in failures:
+        needed = failure["diagnosis"].get("host")
+        tier = tiers.get(failure["tier"])
+        if needed and tier is not None and host.missing_explains(probed, needed):
+            install = (probed or {})[needed].get("install", "")
+            tier["display"] = "host-missing"
+            tier["reason"] = f"host-missing: {needed} (install: {install})"
+            failure["host_missing"] = needed
 
 
 def _requirement_lines(item: dict[str, Any]) -> list[str]:
@@ -282,7 +345,7 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "problems": problems,
         "superseded": collection.superseded,
         "summary": {v: sum(e["verdict"] == v for e in entries)
-                    for v in VERDICTS},
+                    for v in (*VERDICTS, INTERRUPTED)},
     }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, FixtureSpec, Tier
 from compat.matrix import Cell
 from fixtures import store
-from fixtures.manifest import FixtureError, verify
+from fixtures.manifest import FixtureError, sha256, verify
 
 GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 
@@ -24,9 +25,16 @@ FIXTURE = FixtureSpec(
 )
 
 
+#: Every input of a synthesis: the golden output is keyed to their hashes, and a cell
+#: whose inputs differ is ``unverified`` (naming the file), never silently ``pass``.
+GOLDEN_INPUTS = ("model.pth", "config.json", "vocab.json", "speakers_xtts.pth", "reference.wav")
+
+
 def prepare(work_dir: Path) -> Mapping[str, str]:
     """Give the cell its own copy of the model: the real one (XTTS_MODEL_DIR) or the
-    cached tiny fixture. A problem is passed on to the tiers, which fail naming it."""
+    cached tiny fixture. A released XTTS-v2 folder has no reference speech and no
+    dataset: those come from the committed ones, and the result says so. A problem is
+    passed on to the tiers, which fail naming it."""
     dest = work_dir / "model"
     real = store.real_model_dir()
     try:
@@ -36,13 +44,20 @@ def prepare(work_dir: Path) -> Mapping[str, str]:
         else:
             source, kind = store.cached_fixture(), "tiny-fixture"
         store.hand_out(source, dest)
+        borrowed = store.borrow_voice(dest)
+        inputs = {name: sha256(dest / name) for name in GOLDEN_INPUTS if (dest / name).is_file()}
     except (FixtureError, OSError) as exc:
         return {"XTTS_FIXTURE_ERROR": str(exc)}
-    env = {"XTTS_FIXTURE_DIR": str(dest), "XTTS_FIXTURE_SOURCE": str(source),
-           "XTTS_FIXTURE_KIND": kind}
-    if kind == "tiny-fixture":
-        env["XTTS_GOLDEN_DIR"] = str(golden_dir(source))
-    return env
+    return {"XTTS_FIXTURE_DIR": str(dest), "XTTS_FIXTURE_SOURCE": str(source),
+            "XTTS_FIXTURE_KIND": kind, "XTTS_FIXTURE_BORROWED": ",".join(borrowed),
+            "XTTS_GOLDEN_DIR": str(golden_dir(store.canonical_dir())),
+            "XTTS_GOLDEN_INPUTS": json.dumps(inputs, sort_keys=True)}
+
+
+def model_identity() -> Mapping[str, str]:
+    """The model the tiers will load: a real folder (by path) or the tiny fixture."""
+    real = store.real_model_dir()
+    return {"model": f"real:{real.resolve()}" if real else store.canonical_dir().name}
 
 
 def golden_dir(fixture: Path) -> Path:
@@ -70,4 +85,8 @@ ENGINE = Engine(
     prepare=prepare,
     fixture=FIXTURE,
     golden_dir=golden_dir,
+    model_identity=model_identity,
+    # torchaudio >= 2.9 reads audio through torchcodec (coqui-tts 0.27+), which loads
+    # FFmpeg's shared libraries at run time.
+    host_prerequisites={"ffmpeg": ("torchcodec",)},
 )

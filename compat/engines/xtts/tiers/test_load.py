@@ -24,11 +24,47 @@ def test_load_checkpoint(model_dir, xtts_config, device, record_property):
     # coqui-tts 0.28 rewrites a legacy model.pth in place: noted, on the cell's copy only.
     record_property("model_pth_rewritten", rewritten)
     assert model.gpt is not None, "no GPT was built from the config"
-    assert sum(p.numel() for p in model.parameters()) > 0
+    record_property("weights_checked", check_weights(model, model_dir, xtts_config))
     if os.environ.get("XTTS_FIXTURE_KIND") == "tiny-fixture":
         manifest = json.loads((model_dir / "manifest.json").read_text())
         speakers = model.speaker_manager.speakers if model.speaker_manager else {}
         assert manifest["speaker"] in speakers, f"built-in speakers: {list(speakers)}"
+
+
+def check_weights(model, model_dir, config) -> str:
+    """What the load changed: the GPT's weights are the checkpoint's (each tensor's hash,
+    from the fixture's manifest), or, for a folder without one (a released model), differ
+    from a fresh random initialisation. Raises AssertionError naming the tensors."""
+    from TTS.tts.models.xtts import Xtts
+
+    from fixtures.manifest import weights_digest
+
+    state = model.state_dict()
+    manifest = model_dir / "manifest.json"
+    want = json.loads(manifest.read_text()).get("weights") if manifest.is_file() else None
+    if want:
+        missing = sorted(n for n in want if n not in state)
+        got = weights_digest({n: state[n] for n in want if n in state}, prefixes=("",))
+        differ = sorted(n for n in got if got[n] != want[n])
+        assert not missing, f"checkpoint tensors absent from the loaded model: {missing[:5]}"
+        assert not differ, (f"{len(differ)} of {len(want)} GPT tensors differ from the "
+                            f"checkpoint's after the load: {differ[:5]}")
+        return f"{len(want)} GPT tensors equal to the checkpoint's"
+    fresh = Xtts.init_from_config(config).state_dict()
+    names = [n for n in state if n.startswith("gpt.") and n in fresh
+             and state[n].is_floating_point() and state[n].numel() > 1]
+    same = [n for n in names if torch_equal(state[n], fresh[n])]
+    assert names and len(same) < len(names) / 2, (
+        f"{len(same)} of {len(names)} GPT tensors still hold a fresh initialisation's values: "
+        "the checkpoint's weights did not reach the model")
+    return f"{len(names) - len(same)} of {len(names)} GPT tensors moved from a fresh init"
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    a, b = a.detach().cpu().float(), b.detach().cpu().float()
+    return a.shape == b.shape and bool(torch.equal(a, b))
 
 
 def test_load_tts_api(model_dir, device, record_property):

@@ -9,9 +9,11 @@ well; 1 token when the prefix is dropped, as transformers >= 4.52.1 does to TTS 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,36 @@ def synthesize(model, text: str, latent, embedding, seed: int = SEED, **override
                      prefix_tokens=record.get("prefix_tokens"))
 
 
+@contextlib.contextmanager
+def watch_stream_codes(model) -> Iterator[list[int] | None]:
+    """Record the audio codes ``inference_stream`` draws from the GPT's token generator
+    (``gpt.get_generator``) while the block runs; None when this TTS has no such
+    generator to watch."""
+    gpt = model.gpt
+    real = getattr(gpt, "get_generator", None)
+    if real is None:
+        yield None
+        return
+    seen: list[int] = []
+
+    def get_generator(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            token = item[0] if isinstance(item, tuple) else item
+            seen.append(int(token.reshape(-1)[0]))
+            yield item
+
+    gpt.get_generator = get_generator
+    try:
+        yield seen
+    finally:
+        del gpt.get_generator
+
+
+def audio_codes(codes: list[int], stop: int) -> list[int]:
+    """The codes up to the stop token (generate pads after it; the stream stops at it)."""
+    return codes[:codes.index(stop)] if stop in codes else list(codes)
+
+
 def audio_problems(wav: np.ndarray, max_codes: int, text: str) -> list[str]:
     """Everything wrong with a synthesised waveform; empty when it is sound."""
     problems = []
@@ -151,6 +183,27 @@ def audio_problems(wav: np.ndarray, max_codes: int, text: str) -> list[str]:
 def golden_dir() -> Path | None:
     value = os.environ.get("XTTS_GOLDEN_DIR")
     return Path(value) if value else None
+
+
+def golden_inputs() -> dict[str, str]:
+    """sha256 of every input of a synthesis, taken by the harness before any load."""
+    return json.loads(os.environ.get("XTTS_GOLDEN_INPUTS") or "{}")
+
+
+def golden_mismatch(folder: Path | None, inputs: dict[str, str]) -> str | None:
+    """Why the golden output cannot judge this synthesis, or None when it can: missing,
+    or made from other inputs (naming each file that differs)."""
+    if folder is None or not (folder / "golden.json").is_file():
+        return f"no golden output at {folder}; make it with `nox -s golden`"
+    want = json.loads((folder / "golden.json").read_text()).get("inputs")
+    if not isinstance(want, dict) or not want:
+        return f"{folder / 'golden.json'} names no inputs; remake it with `nox -s golden`"
+    differ = sorted(name for name in set(want) | set(inputs) if want.get(name) != inputs.get(name))
+    if differ:
+        detail = ", ".join(f"{name} ({'missing' if name not in inputs else 'differs'})"
+                           for name in differ)
+        return f"the golden output was made from other inputs: {detail}"
+    return None
 
 
 def write_golden(folder: Path, synth: Synthesis, meta: dict[str, Any]) -> None:

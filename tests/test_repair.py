@@ -1,0 +1,115 @@
+"""The repair round: a packaging failure is recorded bare, then the cell runs again in a
+second environment with the smallest fix, so the engine is still tested."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from report_fakes import fake_result
+
+from compat import gate, repair
+from compat.cellrun import run_cell
+from compat.install import InstallResult
+from compat.report.markdown import verdict_cell
+from compat.report.model import entry
+from tests.test_isolation import make_run
+
+SIX = {"status": "fail", "exc_type": "ModuleNotFoundError",
+       "message": "No module named 'six'"}
+MISMATCH = {"status": "fail", "exc_type": "RuntimeError",
+            "message": "Detected that PyTorch and TorchAudio were compiled with different CUDA "
+                       "versions. PyTorch has CUDA version 13.2 whereas TorchAudio has 13.0."}
+FREEZE = ["coqui-tts==0.28.0", "torch==2.15.0", "torchaudio==2.11.0+cu130", "numpy==2.3.1"]
+
+
+def test_an_undeclared_import_is_repaired_by_adding_it():
+    found = repair.plan({"import": SIX, "load": {"status": "not-run"}}, FREEZE)
+    assert [(f.action, f.requirement, f.diagnosis) for f in found.fixes] == [
+        ("add", "six", "six-undeclared")]
+
+
+def test_torch_is_pinned_to_torchaudios_release():
+    found = repair.plan({"import": MISMATCH}, FREEZE)
+    assert [f.requirement for f in found.fixes] == ["torch==2.11.0"]
+    reqs = repair.apply(["coqui-tts==0.28.0", "torch", "transformers"], found.fixes)
+    assert reqs == ["coqui-tts==0.28.0", "transformers", "torch==2.11.0"]
+
+
+def test_an_unknown_missing_module_is_added_under_its_distribution_name():
+    yaml = {"status": "error", "exc_type": "ModuleNotFoundError",
+            "message": "No module named 'yaml'"}
+    assert [f.requirement for f in repair.plan({"import": yaml}, FREEZE).fixes] == ["PyYAML"]
+
+
+def test_no_repair_for_what_packaging_does_not_explain():
+    gone = {"status": "fail", "exc_type": "ModuleNotFoundError",
+            "message": "No module named 'transformers.generation.beam_search'"}
+    beam = {"status": "fail", "exc_type": "ImportError",
+            "message": "cannot import name 'BeamSearchScorer' from 'transformers'"}
+    assert not repair.plan({"import": gone, "load": beam}, FREEZE)
+    assert not repair.plan({"import": SIX}, [*FREEZE, "six==1.17.0"])  # present: not that
+    done = repair.plan({"import": SIX}, FREEZE).fixes
+    assert not repair.plan({"import": SIX}, FREEZE, already=done)  # made once, not again
+
+
+def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
+        tmp_path, monkeypatch):
+    installs = []
+
+    def installer(venv, backend, reqs, options, **_):
+        installs.append((venv.name, list(reqs)))
+        extra = ["undeclared-dep==1.0"] if venv.name.endswith("-repaired") else []
+        return InstallResult(True, False, 0.1, backend, ["fake"], freeze=["fake==1.0", *extra])
+
+    def make_env(backend, interpreter, folder):
+        (folder / "bin").mkdir(parents=True)
+        (folder / "bin" / "python").symlink_to(sys.executable)
+        (folder / "pyvenv.cfg").write_text("home = fake\n")
+
+    venv = tmp_path / "venv"
+    make_env("uv", sys.executable, venv)
+    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
+    run.venv, run.make_env = venv, make_env
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    result = run_cell(run)
+    second = result["tiers"]["second"]
+    assert second["bare"]["status"] == "fail"
+    assert "No module named 'undeclared_dep'" in second["bare"]["message"]
+    assert second["status"] == "pass" and second["repaired"]["status"] == "pass"
+    assert result["repair"]["fixes"][0]["requirement"] == "undeclared_dep"
+    assert installs[-1] == ("venv-repaired", [*run.cell.requirements(), "undeclared_dep",
+                                              *run.engine.harness_requirements])
+    assert (tmp_path / "results" / run.cell.id / "tiers-repaired1.json").exists()
+
+
+def repaired_result():
+    result = fake_result("c", tts="coqui-tts==0.28.0", torch="2.9.1")
+    result["tiers"]["import"]["bare"] = {"status": "fail", "exc_type": "ModuleNotFoundError",
+                                         "message": "No module named 'six'"}
+    result["tiers"]["import"]["repaired"] = {"status": "pass"}
+    result["repair"] = {"fixes": [{"requirement": "six", "tier": "import", "action": "add",
+                                   "diagnosis": "six-undeclared", "message": "x"}],
+                        "requirements": ["coqui-tts==0.28.0", "torch==2.9.1", "six"],
+                        "resolved": {"coqui-tts": "0.28.0", "torch": "2.9.1", "six": "1.17.0"},
+                        "rounds": [{"statuses": {"import": "pass"}}]}
+    return result
+
+
+def test_the_report_shows_the_repair_and_the_bare_failure():
+    item = entry(repaired_result(), "r")
+    assert item["verdict"] == "pass" and item["tiers"]["import"]["display"] == "pass"
+    assert [(f["kind"], f["diagnosis"]["id"], f["repaired_by"]) for f in item["failures"]] == [
+        ("packaging", "six-undeclared", ["six"])]
+    assert verdict_cell(item) == "✅ pass (repaired: six; bare: six-undeclared)"
+    assert "six" in item["requirements"]
+
+
+def test_the_gate_flags_a_cell_that_now_needs_a_repair():
+    before = fake_result("c", tts="coqui-tts==0.28.0", torch="2.9.1")
+    found = gate.compare("c", gate.expectation(entry(before, "b")), entry(repaired_result(), "a"))
+    assert [(c.tier, c.now, c.regression) for c in found] == [("install", "repair: six", True)]
+    assert "six-undeclared" in found[0].detail
+    same = gate.compare("c", gate.expectation(entry(repaired_result(), "b")),
+                        entry(repaired_result(), "a"))
+    assert same == []
