@@ -9,6 +9,7 @@ exclude rules written as PEP 440 specifiers) and any number of explicit
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,11 @@ AXES = ("python", "tts", "torch", "transformers")
 LATEST = "latest"
 #: Python versions are "major.minor".
 PYTHON_RE = re.compile(r"^3\.\d+$")
+#: Every cell id, derived or given: it names ``results/<id>.json``, a folder the harness
+#: deletes scratch copies in, a nox session and a CI job, so no '/', no shell syntax.
+#: Match it with :func:`valid_id` (``fullmatch``: ``$`` would let a trailing newline in).
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+ID_RULE = "use letters, digits, '.', '_', '+' and '-', starting with a letter or digit"
 
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_INSTALL_TIMEOUT = 1800.0
@@ -45,6 +50,11 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6,
 
 class MatrixError(ValueError):
     """A matrix file that cannot be used; the message names file, cell and key."""
+
+
+def valid_id(value: object) -> bool:
+    """True when ``value`` may be a cell id (see ``ID_RE``)."""
+    return isinstance(value, str) and ID_RE.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,8 @@ class _Parser:
         for n, grid in enumerate(self._tables(data, "grid"), start=1):
             cells += self._expand_grid(grid, defaults, f"[[grid]] #{n}")
         for n, raw in enumerate(self._tables(data, "cell"), start=1):
-            where = f"cell '{raw['id']}' ([[cell]] #{n})" if "id" in raw else f"[[cell]] #{n}"
+            where = (f"cell '{raw['id']}' ([[cell]] #{n})" if valid_id(raw.get("id"))
+                     else f"[[cell]] #{n}")
             self._check_keys(raw, _CELL_KEYS, where)
             cells.append(self._make_cell({**defaults, **raw}, where, explicit_id=raw.get("id")))
         if not cells:
@@ -340,11 +351,14 @@ class _Parser:
             source=f"{self.path.name}: {where}",
         )
         if explicit_id is not None:
-            if not isinstance(explicit_id, str) or not ID_RE.match(explicit_id):
-                raise self.fail(where, "id", f"invalid id {explicit_id!r}; use letters, digits, "
-                                "'.', '_', '+' and '-'")
+            if not valid_id(explicit_id):
+                raise self.fail(where, "id", f"invalid id {explicit_id!r}; {ID_RULE}")
             return replace(cell, id=explicit_id)
-        return replace(cell, id=cell_id(cell))
+        derived = cell_id(cell)
+        if not valid_id(derived):  # e.g. tts = "TTS===../../x": arbitrary equality, any text
+            raise self.fail(where, "id", f"invalid id {derived!r} (derived from the cell's "
+                            f"axes); {ID_RULE}: give the cell an explicit id or fix 'tts'")
+        return replace(cell, id=derived)
 
     def _tts_requirement(self, value: str, engine: Any, where: str) -> str:
         try:
@@ -415,7 +429,9 @@ class _Parser:
                               strategy, pre)
 
     def _seconds(self, value: Any, where: str, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        # nan and inf pass '> 0' but compare false with every elapsed time: no limit at all
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value <= 0:
             raise self.fail(where, key, f"must be a positive number of seconds, not {value!r}")
         return float(value)
 
@@ -429,13 +445,18 @@ class _Parser:
 
 
 def parse_size(value: int | str) -> int:
-    """``"16GiB"`` -> bytes. Integers are bytes."""
+    """``"16GiB"`` -> bytes. Integers are bytes. At least one byte: a limit of 0 would
+    read as "no limit" (it is falsy), so it is refused like any other invalid size."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
-    if not match or match.group(2).lower() not in _SIZE_UNITS:
-        raise ValueError(f"invalid size {value!r}; use e.g. '16GiB' or '512MB'")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    match = None if isinstance(value, bool) else re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+    size = 0
+    if match and match.group(2).lower() in _SIZE_UNITS:
+        size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+    if size <= 0:
+        raise ValueError(f"invalid size {value!r}; use e.g. '16GiB' or '512MB' (more than 0)")
+    return size
 
 
 def cell_id(cell: Cell) -> str:

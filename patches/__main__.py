@@ -8,19 +8,52 @@ remove them again::
 ``install`` copies this package into that environment's site-packages as
 ``xtts_compat_patches`` and writes ``xtts_compat_patches.pth``, whose one line applies
 every shim that ``applies()`` at interpreter start (import hooks only: milliseconds).
+
+The hook cannot break start-up: whatever goes wrong (``packaging`` not importable, the
+package removed by hand, a shim that raises) is caught and kept, silently; with
+``COMPAT_PATCHES_VERBOSE=1`` it says so in one line on stderr. ``status`` reports the hook
+as ``active``, ``inert`` (installed, but the shims are not loaded, and why) or
+``not installed``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = "xtts_compat_patches"
-PTH_LINE = f"import {PACKAGE}._autoload\n"
+#: A module the hook puts in sys.modules: ``error`` is None once the shims are loaded, else
+#: why not. It also makes the hook run once when site-packages is listed twice (lib64).
+MARKER = f"{PACKAGE}_hook"
+VERBOSE = "COMPAT_PATCHES_VERBOSE"
+#: What the .pth line runs (site.py executes a .pth line that starts with "import"; an
+#: exception there would print a traceback at every start, so nothing escapes).
+HOOK = f"""\
+import sys
+if {MARKER!r} not in sys.modules:
+    hook = sys.modules[{MARKER!r}] = type(sys)({MARKER!r})
+    hook.error = "not finished"
+    try:
+        import {PACKAGE}._autoload
+        hook.error = sys.modules["{PACKAGE}._autoload"].error
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        hook.error = "%s: %s" % (type(exc).__name__, exc)
+    if hook.error:
+        try:
+            import os
+            if os.environ.get({VERBOSE!r}):
+                print("xtts-compat shims inert: " + hook.error.splitlines()[0], file=sys.stderr)
+        except BaseException:
+            pass
+"""
+PTH_LINE = f"import sys; exec({HOOK!r}, {{}})\n"
 HERE = Path(__file__).resolve().parent
 
 
@@ -54,13 +87,40 @@ def remove(python: str) -> list[Path]:
     return removed
 
 
+#: Run in the environment's interpreter (stdlib only: it must work where the hook is inert).
+STATUS = f"""\
+import json, os, sys, sysconfig
+pth = os.path.join(sysconfig.get_paths()["purelib"], "{PACKAGE}.pth")
+hook, mod = sys.modules.get({MARKER!r}), sys.modules.get({PACKAGE!r})
+installed = os.path.exists(pth)
+reason = None
+if not installed:
+    state = "not installed"
+elif hook is None:
+    state = "inert"
+    with open(pth) as f:
+        same = f.read() == PTH_LINE
+    reason = ("the hook did not run at start-up (site-packages' .pth files not processed)"
+              if same else "the .pth file is not the one this version writes: install again")
+elif hook.error:
+    state, reason = "inert", hook.error
+else:
+    state = "active"
+if reason and "No module named 'packaging'" in reason:
+    reason += " ('packaging' is not importable there: the shims need it; pip install packaging)"
+print(json.dumps({{"installed": installed, "state": state, "reason": reason,
+  "loaded": mod is not None and state == "active", "pth": pth,
+  "applied": mod.applied() if mod and state == "active" else [],
+  "selected": mod.selected() if mod and state == "active" else []}}))
+"""
+
+
 def status(python: str) -> dict:
-    code = ("import json, sys\n"
-            f"mod = sys.modules.get('{PACKAGE}')\n"
-            "print(json.dumps({'installed': mod is not None,\n"
-            "  'applied': mod.applied() if mod else [],\n"
-            "  'selected': mod.selected() if mod else []}))")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    """Whether the hook is installed in ``python``'s environment and did its work there."""
+    code = f"PTH_LINE = {PTH_LINE!r}\n{STATUS}"
+    env = {k: v for k, v in os.environ.items() if k != VERBOSE}
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
     return json.loads(out.stdout)
 
 
@@ -72,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "install":
         print(f"installed: {install(args.python)}")
+        state = status(args.python)
+        if state["state"] != "active":
+            print(f"warning: the hook is {state['state']} there: {state['reason']}")
     elif args.command == "remove":
         removed = remove(args.python)
         print("removed: " + (", ".join(map(str, removed)) or "nothing was installed"))

@@ -12,7 +12,7 @@ from compat import atomicio
 from compat.fingerprint import fingerprint
 from compat.install import install_command, install_key, is_ready, resolver_message
 from compat.matrix import InstallOptions
-from compat.results import read_result, tier_status
+from compat.results import read_result, result_path, tier_status, write_result
 
 BASE = dict(requirements=["TTS==0.22.0", "torch==2.1.2"], install_options={},
             python_version="3.11.7", platform_tag="linux-x86_64", suite_digest="abc",
@@ -104,3 +104,22 @@ def test_resolver_message_puts_the_raised_error_first():
     assert "Failed to build" in message
     uv_conflict = "  × No solution found when resolving dependencies:\n  ╰─▶ Because x...\n"
     assert resolver_message(uv_conflict).strip().startswith("× No solution found")
+
+
+@pytest.mark.parametrize("bad", ["../x", "../../etc/cron.d/x", "/tmp/x", "a/b", "", ".",
+                                 "..", "ok\n", "a`id`", "a b"])
+def test_result_path_refuses_an_id_that_is_not_a_cell_id(tmp_path, bad):
+    """Defence in depth: whatever slips past the matrix file's checks cannot write (or
+    later delete scratch folders) outside the results folder."""
+    with pytest.raises(ValueError, match="not a valid cell id"):
+        result_path(tmp_path / "results", bad)
+    with pytest.raises(ValueError, match="not a valid cell id"):
+        write_result(tmp_path / "results", {"cell": {"id": bad}})
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "x").exists()
+
+
+def test_result_path_of_a_good_id(tmp_path):
+    assert result_path(tmp_path, "tts0.22.0-torch2.1.2-tf4.35.2-py3.11") == \
+        tmp_path / "tts0.22.0-torch2.1.2-tf4.35.2-py3.11.json"
+    assert result_path(tmp_path, "here-coqui0.28.0-torch2.9.1+cpu-tf4.57.3-py3.12").parent \
+        == tmp_path

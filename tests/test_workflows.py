@@ -63,17 +63,68 @@ def test_the_fan_out_is_what_nox_lists():
     assert "nox -l --json | python -m compat fanout" in lister
     cell = matrix["jobs"]["cell"]
     assert "fromJSON(needs.cells.outputs.jobs)" in cell["strategy"]["matrix"]
-    assert any('nox -s "${{ matrix.session }}"' in s.get("run", "") for s in cell["steps"])
+    run_cell = next(s for s in cell["steps"] if "nox -s" in s.get("run", ""))
+    assert run_cell["run"].strip() == 'nox -s "$SESSION"'
+    assert run_cell["env"]["SESSION"] == "${{ matrix.session }}"
     assert any("nox -s report -- collected/*" in s.get("run", "")
                for s in matrix["jobs"]["report"]["steps"])
+
+
+#: Expressions a ``run:`` script may still inline. Empty on purpose: every value a step
+#: needs reaches it through ``env:`` and is read as "$VAR", so no value is ever parsed as
+#: shell. Only contexts the runner sets and nobody can write (``runner.os``,
+#: ``runner.arch``) would be harmless; none is needed today.
+INLINE_OK: set[str] = set()
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+#: Keys whose value GitHub runs as code: ``run`` (the shell), ``script`` of
+#: actions/github-script.
+CODE_KEYS = ("run", "script")
+
+
+def inlined_expressions(path: Path) -> list[str]:
+    """``file: job/step: expression`` for every ``${{ ... }}`` inside a script."""
+    data = yaml.safe_load(path.read_text())
+    found = []
+    for job_name, job in data["jobs"].items():
+        for n, step in enumerate(job.get("steps", [])):
+            where = f"{path.name}: {job_name}/{step.get('name') or step.get('id') or n}"
+            for key in CODE_KEYS:
+                code = step.get(key) if key == "run" else (step.get("with") or {}).get(key)
+                for expr in EXPRESSION.findall(str(code or "")):
+                    if expr.strip() not in INLINE_OK:
+                        found.append(f"{where}: {key}: ${{{{{expr}}}}}")
+    return found
+
+
+def test_no_expression_is_inlined_into_a_script():
+    """A cell id, a session name, a workflow input or a branch name inlined into ``run:``
+    is pasted into the shell script before it runs: a backtick in it runs as a command.
+    They go through ``env:`` instead, where they stay data."""
+    found = [hit for path in FILES for hit in inlined_expressions(path)]
+    assert found == [], "\n".join(found)
+
+
+def test_the_inline_check_sees_an_inlined_value(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n"
+                   "      - run: nox -s \"${{ matrix.session }}\"\n"
+                   "      - run: echo ok\n        env:\n          A: ${{ inputs.matrix }}\n"
+                   "      - uses: actions/github-script@v7\n"
+                   "        with:\n          script: console.log('${{ github.head_ref }}')\n")
+    assert inlined_expressions(bad) == [
+        "bad.yml: j/0: run: ${{ matrix.session }}",
+        "bad.yml: j/2: script: ${{ github.head_ref }}",
+    ]
 
 
 def test_the_gate_workflow_runs_on_dependency_changes_with_the_base_branch():
     data = yaml.safe_load((WORKFLOWS / "compat-gate.yml").read_text())
     trigger = data.get("on", data.get(True))
     assert "requirements*.txt" in trigger["pull_request"]["paths"]
-    runs = " ".join(s.get("run", "") for s in steps(WORKFLOWS / "compat-gate.yml"))
-    assert '--from-diff "origin/${{ github.base_ref }}"' in runs
+    gate = next(s for s in steps(WORKFLOWS / "compat-gate.yml")
+                if "nox -s gate" in s.get("run", ""))
+    assert '--from-diff "origin/$BASE_REF"' in gate["run"]
+    assert gate["env"]["BASE_REF"] == "${{ github.base_ref }}"
     checkout = next(s for s in steps(WORKFLOWS / "compat-gate.yml")
                     if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0
