@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 
 from compat import diagnosis, results
 from compat.atomicio import write_json_atomic, write_text_atomic
-from compat.matrix import Cell, MatrixError, cell_id, load_matrix
+from compat.matrix import Cell, MatrixError, cell_id, load_matrix, valid_id
 from compat.report import markdown
 from compat.report.collect import collect
 from compat.report.model import INTERRUPTED, TIERS, build, first_line
@@ -291,7 +291,7 @@ def bump(cell: Cell, requirements: list[str]) -> Cell:
             pins[name] = version
     changes["pins"] = tuple(pins.items())
     bumped = replace(cell, id="", **changes)
-    return replace(bumped, id=cell_id(bumped))
+    return _checked(replace(bumped, id=cell_id(bumped)), f"--bump {' '.join(requirements)}")
 
 
 #: Distributions a requirement file bump is read for.
@@ -369,7 +369,16 @@ def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
                   if k not in ("tts", "coqui-tts", "torch", "transformers"))
     cell = Cell(id="", python=python, tts=tts, torch=pins["torch"],
                 transformers=pins["transformers"], pins=extra)
-    return replace(cell, id=cell_id(cell))
+    return _checked(replace(cell, id=cell_id(cell)), "the requirement files")
+
+
+def _checked(cell: Cell, source: str) -> Cell:
+    """A cell built from user input keeps a valid id, or the gate stops (exit 2): the id
+    names files, folders and a nox session."""
+    if not valid_id(cell.id):
+        raise GateError(f"{source} make the cell id {cell.id!r}, which is not a valid cell id "
+                        "(letters, digits, '.', '_', '+' and '-'); pin exact versions")
+    return cell
 
 
 def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str,

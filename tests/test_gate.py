@@ -124,6 +124,8 @@ def test_a_bump_replaces_pins_and_torchaudio_follows_torch():
     assert new.id not in ("", cell.id) and "torch2.5.1" in new.id
     with pytest.raises(gate.GateError, match="give a version"):
         gate.bump(cell, ["torch"])
+    with pytest.raises(gate.GateError, match="not a valid cell id"):
+        gate.bump(cell, ["TTS===../../x"])  # arbitrary equality: a path in the id
 
 
 def test_pins_are_read_from_every_kind_of_requirement_file():
