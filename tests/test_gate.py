@@ -51,6 +51,18 @@ def test_synthesis_that_diverges_from_the_golden_is_a_regression():
     assert "dropped_prefix" in found[0].detail
 
 
+def test_synthesis_no_golden_can_judge_is_a_change():
+    """pass -> unverified (no golden for these inputs) is a regression, never silent."""
+    after = fake_result("c")
+    after["tiers"]["synth"].update(
+        status="unverified", message="the golden output was made from other inputs: "
+                                     "reference.wav (differs)")
+    found = changes(fake_result("c"), after)
+    assert [(c.tier, c.was, c.now, c.regression) for c in found] == [
+        ("synth", "pass", "unverified", True)]
+    assert entry(after, "a")["verdict"] == "unverified"
+
+
 def test_a_stale_expected_failure_fails_with_the_advice_to_update():
     found = changes(fake_result("c", failing={"import": SIX}), fake_result("c"))
     assert found[0].regression and "--update-baseline" in found[0].detail

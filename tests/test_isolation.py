@@ -9,26 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_cells import FAKE, fake_install
 
 from compat.cellrun import CellRun, run_cell
-from compat.engines import Engine, Tier
 from compat.install import InstallResult
 from compat.matrix import Cell
 from compat.progress import Progress
 from compat.results import read_result, result_path
 from conftest import REPO
-
-FAKE = Engine(
-    name="fake",
-    distributions=("TTS",),
-    tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
-    tier_dir=REPO / "tests" / "fake_tiers",
-)
-
-
-def fake_install(venv, backend, reqs, options, **_):
-    return InstallResult(True, True, 0.0, backend, ["fake-install", *reqs],
-                         freeze=["fake==1.0"])
 
 
 def failing_install(venv, backend, reqs, options, **_):
