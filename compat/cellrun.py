@@ -299,23 +299,21 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
         attempt["statuses"] = {n: t["status"] for n, t in rounds[0][1].tiers.items()}
     final = rounds[-1][1]
     result["shims"] = plan
-    merged = merge_rounds(rounds)
-    if repaired and "statuses" in repaired[-1]:
+    merged = merge_rounds(rounds)  # of the last environment whose tiers ran
+    if current is not run:
         for name, tier in merged.items():  # bare: the packaging failure as it was met
             tier["repaired"] = tier["bare"]
             tier["bare"] = {k: bare[name][k] for k in ("status", "exc_type", "message", "reason")
                             if k in bare[name]}
-        result["tiers"].update(merged)
-    elif not repaired:
-        result["tiers"].update(merged)
-    else:  # the repair itself did not install: the bare verdict stands
-        result["tiers"].update(merge_rounds([([], TierRun(bare, final.outcome, None, {}))]))
+    result["tiers"].update(merged)
     if repaired:
         for attempt in repaired:
             attempt.pop("freeze", None)
+        ran = [a for a in repaired if "statuses" in a]  # environments whose tiers ran
+        tested = ran[-1]["requirements"] if ran else []
         result["repair"] = {"fixes": [f.as_dict() for f in fixes], "rounds": repaired,
-                            "requirements": repaired[-1]["requirements"],
-                            "resolved": repaired[-1].get("resolved", {})}
+                            "tested": bool(ran), "requirements": tested,
+                            "resolved": ran[-1].get("resolved", {}) if ran else {}}
     result["artifacts"] = {f"{n}:{k}" if n else k: f"{run.cell.id}/{v}"
                            for n, (_, r) in enumerate(rounds) for k, v in r.files.items()}
     result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,

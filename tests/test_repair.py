@@ -92,7 +92,7 @@ def repaired_result():
                                    "diagnosis": "six-undeclared", "message": "x"}],
                         "requirements": ["coqui-tts==0.28.0", "torch==2.9.1", "six"],
                         "resolved": {"coqui-tts": "0.28.0", "torch": "2.9.1", "six": "1.17.0"},
-                        "rounds": [{"statuses": {"import": "pass"}}]}
+                        "rounds": [{"statuses": {"import": "pass"}}], "tested": True}
     return result
 
 

@@ -127,6 +127,12 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def _tested(repair: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fixes of the repaired environment whose tiers ran (a later one may not have
+    installed)."""
+    return [f for f in repair["fixes"] if f["requirement"] in repair["requirements"]]
+
+
 def _repaired_by(data: dict[str, Any], tier: str) -> list[str]:
     """The requirement changes the repair round made for a tier's packaging failure."""
     fixes = (data.get("repair") or {}).get("fixes", [])
@@ -235,8 +241,7 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     data = loaded_data
     cell = data["cell"]
     line, tts_version = tts_line(data)
-    fixed = data.get("repair") if "statuses" in ((data.get("repair") or {}).get(
-        "rounds") or [{}])[-1] else None
+    fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
     # A repaired cell's verdict is its repaired environment's: report those versions.
     resolved = (fixed or {}).get("resolved") or data.get("resolved", {})
     install_failed = data["tiers"].get("install", {}).get("status") in FAILED
@@ -250,8 +255,8 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
         "transformers": resolved.get("transformers") or cell.get("transformers") or "",
         "torchaudio": resolved.get("torchaudio") or cell.get("pins", {}).get("torchaudio", ""),
         "requirements": (fixed or {}).get("requirements") or cell.get("requirements", []),
-        "repair": {"fixes": [f["requirement"] for f in fixed["fixes"]],
-                   "diagnoses": sorted({f["diagnosis"] for f in fixed["fixes"]}),
+        "repair": {"fixes": [f["requirement"] for f in _tested(fixed)],
+                   "diagnoses": sorted({f["diagnosis"] for f in _tested(fixed)}),
                    "bare_resolved": data.get("resolved", {})} if fixed else None,
         "resolved": resolved,
         "tags": cell.get("tags", []),
