@@ -21,15 +21,20 @@ from fixtures.manifest import describe
 
 pytestmark = pytest.mark.e2e
 SMOKE = str(REPO / "matrices" / "smoke.toml")
-#: An espeak-ng that says something else entirely: a build that called it would differ.
+#: Another espeak-ng: another version, another voice list, and speech that is noise; a
+#: build that called it would differ. (TTS 0.22.0 runs `espeak-ng --version` and
+#: `--voices` when imported, so it must answer those as espeak-ng does.)
 FAKE_ESPEAK = """#!/usr/bin/env python3
 import sys, wave
 if "--version" in sys.argv:
-    print("eSpeak NG text-to-speech: 9.99-fake")
-    raise SystemExit(0)
-with wave.open(sys.argv[sys.argv.index("-w") + 1], "wb") as out:
-    out.setnchannels(1); out.setsampwidth(2); out.setframerate(22050)
-    out.writeframes(bytes(range(256)) * 400)
+    print("eSpeak NG text-to-speech: 9.99-fake  Data at: /nowhere")
+elif "--voices" in sys.argv or any(a.startswith("--voices=") for a in sys.argv):
+    print("Pty Language       Age/Gender VoiceName          File                 Other Languages")
+    print(" 5  en-us            --/M      English_(America)  gmw/en-US            (en 2)")
+elif "-w" in sys.argv:
+    with wave.open(sys.argv[sys.argv.index("-w") + 1], "wb") as out:
+        out.setnchannels(1); out.setsampwidth(2); out.setframerate(22050)
+        out.writeframes(bytes(range(256)) * 400)
 """
 RELEASED = ("config.json", "model.pth", "vocab.json", "speakers_xtts.pth", "dvae.pth",
             "mel_stats.pth")
