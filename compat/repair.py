@@ -1,7 +1,7 @@
 """Packaging failures are data, and the engine is still tested: the repair round's policy.
 
 A fresh resolve can fail for reasons that say nothing about the engine: a package imports
-a module it never declared (coqui-tts and ``six``, spaCy and ``click``), or an unpinned
+a module it never declared (an engine and ``six``, spaCy and ``click``), or an unpinned
 install pairs a torch with a torchaudio of another release. The bare verdict records
 that failure with its diagnosis; the repair round then reruns the cell in a second
 environment with the smallest change that mends it, so the engine's tiers still run:
