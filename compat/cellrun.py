@@ -360,9 +360,13 @@ def _repaired_env(run: CellRun, result: dict[str, Any], fixes: list[repair.Fix],
     added = ", ".join(f.requirement for f in fixes)
     run.progress.phase(f"repair {n}", f"packaging failure; a second environment with {added}")
     attempt: dict[str, Any] = {"requirements": requirements, "venv": str(venv)}
+    reqs = requirements + list(run.engine.harness_requirements)
+    previous = (stamp(venv) or {}).get("requirements")
+    if previous and not set(previous) <= set(reqs):
+        # An earlier run's repair with other fixes: an install adds, never removes.
+        shutil.rmtree(venv)
     if not (venv / "pyvenv.cfg").exists():
         (run.make_env or make_venv)(run.backend, run.interpreter, venv)
-    reqs = requirements + list(run.engine.harness_requirements)
     inst = run.installer(venv, run.backend, reqs, run.cell.install,
                          log_path=run.work_dir / f"install-repaired{n}.log",
                          timeout=run.cell.install_timeout, on_tick=run.progress.tick)

@@ -3,6 +3,7 @@ second environment with the smallest fix, so the engine is still tested."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -113,3 +114,32 @@ def test_the_gate_flags_a_cell_that_now_needs_a_repair():
     same = gate.compare("c", gate.expectation(entry(repaired_result(), "b")),
                         entry(repaired_result(), "a"))
     assert same == []
+
+
+def test_a_repaired_environment_with_other_fixes_is_made_anew(tmp_path, monkeypatch):
+    """An install only adds: a repaired environment stamped with fixes this run does not
+    make (an earlier run's) is removed and made again, not reused."""
+    made = []
+
+    def installer(venv, backend, reqs, options, **_):
+        extra = ["undeclared-dep==1.0"] if venv.name.endswith("-repaired") else []
+        return InstallResult(True, False, 0.1, backend, ["fake"], freeze=["fake==1.0", *extra])
+
+    def make_env(backend, interpreter, folder):
+        made.append(folder.name)
+        (folder / "bin").mkdir(parents=True)
+        (folder / "bin" / "python").symlink_to(sys.executable)
+        (folder / "pyvenv.cfg").write_text("home = fake\n")
+
+    venv = tmp_path / "venv"
+    make_env("uv", sys.executable, venv)
+    stale = tmp_path / "venv-repaired"
+    make_env("uv", sys.executable, stale)
+    (stale / "leftover").write_text("from an earlier repair")
+    (stale / ".xtts-compat-install.json").write_text(json.dumps(
+        {"key": "old", "requirements": ["TTS==0.22.0", "six"]}))
+    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
+    run.venv, run.make_env = venv, make_env
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    run_cell(run)
+    assert made.count("venv-repaired") == 2 and not (stale / "leftover").exists()
