@@ -2,7 +2,7 @@
 
     nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
-    nox -s fixtures                     build and verify the offline tiny XTTS v2
+    nox -s fixtures                     build and verify each engine's offline tiny model
     nox -s golden                       regenerate fixtures/golden from the reference cell
     nox -s report [-- DIR ...]          merge results into reports/ (after every matrix run)
     nox -s gate [-- --bump REQ --cell ID | --from-diff BASE | --update-baseline]
@@ -38,14 +38,15 @@ def fixtures(session: nox.Session, engine: str) -> None:
     nox_cells.build_fixture(session, engine)
 
 
-@nox.session(reuse_venv=True, requires=["fixtures"])
+@nox.session(reuse_venv=True)
 @nox.parametrize("python, engine", nox_cells.fixture_params())
 def golden(session: nox.Session, engine: str) -> None:
     """Regenerate the golden output (fixtures/golden/) from the engine's reference cell."""
+    nox_cells.build_fixture(session, engine)  # the same environment: its reference cell
     nox_cells.make_golden(session, engine)
 
 
-@nox.session(reuse_venv=True, requires=["fixtures"])
+@nox.session(reuse_venv=True, requires=nox_cells.fixture_sessions(MATRIX))
 @nox.parametrize(nox_cells.PARAM_NAMES, nox_cells.params(MATRIX))
 def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: str) -> None:
     """One matrix cell: install its pins, run its tiers, write results/<cell>.json."""

@@ -3,7 +3,6 @@ benchmark can drive it; ``compat.nox_cells`` adapts a nox session to it."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -17,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import patches
-from compat import cellenv, diagnosis, host, repair, results
+from compat import cellenv, diagnosis, engines, host, repair, results
 from compat.engines import Engine
-from compat.fingerprint import fingerprint
+from compat.fingerprint import changed_tiers, code_digest, fingerprint, tier_digests
 from compat.install import InstallResult, install, stamp, uv_executable
 from compat.load import LoadMeter, tier_from_report
 from compat.machine import machine_info
@@ -28,19 +27,12 @@ from compat.progress import Progress
 from compat.supervise import EXITED, INTERRUPTED, Interrupted, Outcome, interruptible, supervise
 
 REPO = Path(__file__).resolve().parent.parent
-#: The code a result depends on besides the engine's tier tests: the harness (how a cell
-#: is run and recorded, which shims a failure calls for) and the shims (applied inside
-#: cells). Not the code that only reads results: the report, the gate, doctor, fan-out.
-SUITE_CODE = ("compat", "patches")
-READERS = ("compat/report", "compat/gate.py", "compat/doctor.py", "compat/fanout.py",
-           "compat/__main__.py")
 PROBE_TIMEOUT = 600.0
 PROGRESS_LINE = re.compile(r"\[\s*\d+%\]$")
 #: Environment of every tier run: offline, no prompts, unbuffered.
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-               "COQUI_TOS_AGREED": "1", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "MPLBACKEND": "Agg", "PYTORCH_ENABLE_MPS_FALLBACK": "1",
-               "TRAINER_TELEMETRY": "0"}  # the coqui trainer pings a tracker otherwise
+               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "MPLBACKEND": "Agg", "PYTORCH_ENABLE_MPS_FALLBACK": "1"}
 
 
 @dataclass
@@ -65,6 +57,8 @@ class CellRun:
     shim_rounds: bool = True
     #: Creates the empty environment of a repair round: (backend, interpreter, folder).
     make_env: Callable[[str, str, Path], None] | None = None
+    #: Run only these tiers (those whose tests changed since the stored result).
+    only: tuple[str, ...] = ()
 
     @property
     def work_dir(self) -> Path:
@@ -77,17 +71,13 @@ class CellRun:
 
 
 def suite_digest(engine: Engine) -> str:
-    """Hash of the tier tests, the harness and the shims: change any, and stored results
-    are no longer current."""
-    sha = hashlib.sha256(engine.digest().encode())
-    for folder in SUITE_CODE:
-        for path in sorted((REPO / folder).rglob("*")):
-            name = path.relative_to(REPO).as_posix()
-            if path.suffix in (".py", ".ini", ".toml") and "__pycache__" not in path.parts \
-                    and not name.startswith(READERS):
-                sha.update(name.encode())
-                sha.update(path.read_bytes())
-    return sha.hexdigest()[:16]
+    """Hash of the code a result depends on (compat.fingerprint.RESULT_CODE and the
+    engine's folder) but its tier tests, which are versioned per tier."""
+    return code_digest(REPO, engine.tier_dir.parent)
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine()}"
 
 
 def interpreter_version(interpreter: str) -> str | None:
@@ -113,21 +103,88 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     cell, progress = run.cell, run.progress
     progress.start()
     py_version = interpreter_version(run.interpreter) if run.interpreter else None
-    platform_tag = f"{sys.platform}-{platform.machine()}"
     fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
-                     platform_tag, suite_digest(run.engine), cell.unpinned,
+                     platform_tag(), suite_digest(run.engine), cell.unpinned,
                      inputs={**cellenv.chosen(), **run.engine.inputs()})
+    digests = tier_digests(REPO, run.engine.tier_dir, run.engine.plan())
     path = results.result_path(run.results_dir, cell.id)
     stored = results.read_result(path)
     if stored and stored.get("outcome") == INTERRUPTED:
         progress.log(f"{progress.prefix}: the last run was interrupted before it finished; "
                      "rerunning it")
-    elif stored and stored.get("fingerprint") == fp and not run.force:
-        progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
-        return stored
+    elif stored and stored.get("fingerprint") == fp and not run.force and not run.only:
+        changed = changed_tiers(stored.get("tier_digests"), digests)
+        if not changed:
+            progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
+            return stored
+        if rerunnable(stored, changed):
+            progress.log(f"{progress.prefix}: tier test(s) changed: rerunning "
+                         f"{', '.join(changed)}; keeping {', '.join(kept(stored, changed))}")
+            run = replace(run, only=tuple(changed))
+            partial = _run_cell_fresh(run, fp, digests)
+            return _merge_partial(run, stored, partial, changed)
+    return _run_cell_fresh(run, fp, digests)
+
+
+def rerunnable(stored: dict[str, Any], changed: list[str]) -> bool:
+    """A stored result can keep its unchanged tiers when it completed and every changed
+    tier ran or was blocked in it (an install failure is rerun whole)."""
+    tiers = stored.get("tiers", {})
+    return (stored.get("outcome") == "completed"
+            and tiers.get("install", {}).get("status") == "pass"
+            and all(name in tiers for name in changed))
+
+
+def kept(stored: dict[str, Any], changed: list[str]) -> list[str]:
+    return [n for n in stored.get("tiers", {}) if n not in changed and n != "install"]
+
+
+def _merge_partial(run: CellRun, stored: dict[str, Any], partial: dict[str, Any],
+                   changed: list[str]) -> dict[str, Any]:
+    """The stored result with the rerun tiers replaced by ``partial``'s: statuses, shims
+    those tiers called for, their figures; what was kept and what rerun is recorded."""
+    if partial.get("outcome") != "completed":
+        return partial  # the partial run itself failed (install, interruption): as it is
+    merged = {**stored, "started_at": partial["started_at"],
+              "finished_at": partial.get("finished_at"), "tier_digests": partial["tier_digests"],
+              "machine": partial["machine"], "python": partial["python"]}
+    merged["tiers"] = {**stored["tiers"], "install": partial["tiers"]["install"],
+                       **{n: partial["tiers"][n] for n in changed if n in partial["tiers"]}}
+    plan = dict(stored.get("shims") or {})
+    new_plan = partial.get("shims") or {}
+    for key in ("addressed", "addressed_after_first_round"):
+        kept_part = {n: v for n, v in (plan.get(key) or {}).items() if n not in changed}
+        merged_part = {**kept_part, **(new_plan.get(key) or {})}
+        if merged_part:
+            plan[key] = merged_part
+        else:
+            plan.pop(key, None)
+    if new_plan.get("rerun"):
+        plan.update(rerun=True, rounds=new_plan.get("rounds", []),
+                    selected=new_plan.get("selected", plan.get("selected")))
+    merged["shims"] = plan
+    for key in ("repair", "host", "fixture", "freeze", "resolved", "probe", "devices"):
+        if key in partial:
+            merged[key] = partial[key]
+    figures_rerun = any(f.tier in changed for f in run.engine.figures) or "bench" in changed
+    if figures_rerun:
+        merged["bench"] = partial.get("bench", stored.get("bench"))
+    merged["artifacts"] = {**(stored.get("artifacts") or {}), **(partial.get("artifacts") or {})}
+    merged["rerun"] = {"tiers": changed, "kept": kept(stored, changed),
+                       "kept_from": stored.get("started_at")}
+    results.write_result(run.results_dir, merged)
+    run.progress.finish(summary_line(merged))
+    return merged
+
+
+def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str]) -> dict[str, Any]:
+    """Install and run the cell's tiers (``run.only``: just those); write the result."""
+    cell, progress = run.cell, run.progress
+    py_version = interpreter_version(run.interpreter) if run.interpreter else None
     result = results.new_result(cell.as_dict(), fp, machine_info())
+    result["tier_digests"] = digests
     result["python"] = {"requested": cell.python, "version": py_version,
-                        "interpreter": run.interpreter, "platform": platform_tag}
+                        "interpreter": run.interpreter, "platform": platform_tag()}
     result["environment"] = {**cellenv.cell_environment().record(),
                              "install_dropped": cellenv.install_environment()[1]}
     run.work_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +281,7 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
     assert run.venv is not None
     env = cellenv.cell_environment().env  # an allowlist, never the caller's whole shell
     env.update(OFFLINE_ENV)
+    env.update(run.engine.cell_env)
     env.update(PYTHONPATH=os.pathsep.join(str(p) for p in (REPO, *run.extra_path)),
                PATH=f"{run.python.parent}{os.pathsep}{env.get('PATH', '')}")
     if (run.venv / "pyvenv.cfg").exists():
@@ -234,7 +292,7 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
 
 def _run_probe(run: CellRun, log_name: str = "probe.log") -> dict[str, Any]:
     """Versions and devices as the cell's own interpreter sees them."""
-    out = supervise([str(run.python), "-m", "compat.probe"],
+    out = supervise([str(run.python), "-m", "compat.probe", "--devices", *engines.watched()],
                     log_path=run.work_dir / log_name, env=_cell_env(run, {}),
                     cwd=run.work_dir, timeout=PROBE_TIMEOUT, memory_limit=run.cell.memory_limit)
     try:
@@ -285,7 +343,7 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     current, fixes, repaired = run, [], []
     freeze = result.get("freeze", [])
     while run.backend != "none" and len(repaired) < repair.MAX_ROUNDS:
-        more = repair.plan(rounds[-1][1].tiers, freeze, fixes)
+        more = repair.plan(rounds[-1][1].tiers, freeze, fixes, engine=run.engine.name)
         if not more:
             break
         fixes += more.fixes
@@ -340,7 +398,7 @@ def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
         rounds.append((first, _run_tiers(run, result, first, tag)))
         rest = [s for s in plan["selected"] if s not in first]
-        left = addressed_failures(rounds[-1][1].tiers, rest)
+        left = addressed_failures(rounds[-1][1].tiers, rest, run.engine.name)
         if left:
             plan["addressed_after_first_round"] = left
             rounds.append((plan["selected"], _run_tiers(run, result, plan["selected"], tag)))
@@ -412,6 +470,8 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
              "COMPAT_DEVICES": json.dumps(result.get("devices", ["cpu"]))}
     if shims:
         extra["COMPAT_SHIMS"] = ",".join(shims)
+    if run.only:
+        extra["COMPAT_TIER_ONLY"] = ",".join(run.only)  # read by the tier plugin
     scratch = run.work_dir / "scratch"
     if engine.prepare:
         handed = dict(engine.prepare(scratch))  # a fresh copy of the model for each run
@@ -452,13 +512,15 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
 FAILED = ("fail", "error", "diverged")
 
 
-def addressed_failures(tiers: dict[str, Any], candidates: list[str]) -> dict[str, list[str]]:
-    """For each failed tier, the candidate shims whose signature matches its error."""
+def addressed_failures(tiers: dict[str, Any], candidates: list[str], engine: str | None = None
+                       ) -> dict[str, list[str]]:
+    """For each failed tier, the candidate shims whose signature (in the engine's knowledge
+    base) matches its error."""
     found = {}
     for name, tier in tiers.items():
         if tier["status"] in FAILED:
-            shims = [s for s in diagnosis.shims_for(tier.get("exc_type"), tier.get("message"))
-                     if s in candidates]
+            shims = [s for s in diagnosis.shims_for(tier.get("exc_type"), tier.get("message"),
+                                                    engine) if s in candidates]
             if shims:
                 found[name] = shims
     return found
@@ -476,7 +538,7 @@ def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, IndexError):
         return {"rerun": False, "reason": f"could not ask the cell which shims apply: "
                                           f"{out.stderr.strip()[-300:]}"}
-    addressed = addressed_failures(tiers, selected)
+    addressed = addressed_failures(tiers, selected, run.engine.name)
     if not selected:
         reason = "no shim applies to these versions"
     elif not addressed:

@@ -1,8 +1,10 @@
-"""The knowledge base of known breakages (``compat/known_breakages.toml``) and the
-classifier that matches a failure to one of them, or to none (``unclassified``).
+"""The knowledge base of known breakages and the classifier that matches a failure to
+one of them, or to none (``unclassified``).
 
-The report, the gate, the shim rounds of a cell and ``doctor`` all diagnose from here;
-nothing imports torch or TTS.
+Each engine owns its entries (``compat/engines/<engine>/known_breakages.toml``); this
+module owns their format and the matching. The report, the gate, the shim rounds of a
+cell and ``doctor`` all diagnose from here, for the engine of the failure; nothing
+imports torch or an engine.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from packaging.version import InvalidVersion, Version
 
 from compat.tomlcompat import tomllib
 
-KNOWLEDGE_BASE = Path(__file__).with_name("known_breakages.toml")
+#: The file name of an engine's knowledge base, in the engine's folder.
+FILE_NAME = "known_breakages.toml"
+ENGINES_DIR = Path(__file__).with_name("engines")
 UNCLASSIFIED = "unclassified"
 FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "boundary",
           "affects", "shim", "pin", "reference")
@@ -50,6 +54,8 @@ class Breakage:
     reference: str
     host: str = ""
     repair: str = ""
+    #: The engine whose folder holds the entry (set by :func:`load`).
+    engine: str = field(default="", compare=False)
     _type_re: re.Pattern = field(init=False, repr=False, compare=False)
     _message_re: re.Pattern = field(init=False, repr=False, compare=False)
 
@@ -116,7 +122,7 @@ def _check_rule(where: str, dist: str, rule: str) -> None:
         raise KnowledgeBaseError(f"{where}: affects {dist} = {rule!r}: {exc}") from None
 
 
-def parse(text: str, source: str = str(KNOWLEDGE_BASE)) -> tuple[Breakage, ...]:
+def parse(text: str, source: str = FILE_NAME, engine: str = "") -> tuple[Breakage, ...]:
     """Parse and check a knowledge base; errors name the file and the entry."""
     try:
         data = tomllib.loads(text)
@@ -139,15 +145,26 @@ def parse(text: str, source: str = str(KNOWLEDGE_BASE)) -> tuple[Breakage, ...]:
             for dist, rule in alt.items():
                 _check_rule(where, dist, rule)
         try:
-            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"])}))
+            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"])}, engine=engine))
         except re.error as exc:
             raise KnowledgeBaseError(f"{where}: bad regular expression: {exc}") from None
     return tuple(entries)
 
 
+def knowledge_bases() -> dict[str, Path]:
+    """Every engine's knowledge base file, by engine folder name."""
+    return {path.parent.name: path for path in sorted(ENGINES_DIR.glob(f"*/{FILE_NAME}"))}
+
+
 @cache
-def load(path: Path = KNOWLEDGE_BASE) -> tuple[Breakage, ...]:
-    return parse(path.read_text(encoding="utf-8"), str(path))
+def load(engine: str | None = None) -> tuple[Breakage, ...]:
+    """The entries of one engine's knowledge base, or of every engine's (ids are unique
+    across them all: a test checks)."""
+    found: list[Breakage] = []
+    for name, path in knowledge_bases().items():
+        if engine is None or name == engine:
+            found += parse(path.read_text(encoding="utf-8"), str(path), engine=name)
+    return tuple(found)
 
 
 def by_id(breakage_id: str) -> Breakage:
@@ -157,15 +174,18 @@ def by_id(breakage_id: str) -> Breakage:
     raise KeyError(breakage_id)
 
 
-def classify(exc_type: str | None, message: str | None) -> Breakage | None:
-    """The first known breakage matching a failure, or None (unclassified). Never a guess:
-    only an entry whose signature matches is returned."""
-    for entry in load():
+def classify(exc_type: str | None, message: str | None,
+             engine: str | None = None) -> Breakage | None:
+    """The first known breakage of the engine (every engine's when None) matching a
+    failure, or None (unclassified). Never a guess: only an entry whose signature matches
+    is returned."""
+    for entry in load(engine):
         if entry.matches(exc_type or "", message or ""):
             return entry
     return None
 
 
-def shims_for(exc_type: str | None, message: str | None) -> list[str]:
+def shims_for(exc_type: str | None, message: str | None,
+              engine: str | None = None) -> list[str]:
     """The shims of every breakage whose signature matches a failure."""
-    return [e.shim for e in load() if e.shim and e.matches(exc_type or "", message or "")]
+    return [e.shim for e in load(engine) if e.shim and e.matches(exc_type or "", message or "")]

@@ -1,5 +1,5 @@
 """``python -m compat doctor [--python PATH] [--json] [--verify]``: what will break in an
-XTTS environment you already have, why, and the fix, from package metadata alone.
+environment of an engine under test you already have, why, and the fix, from package metadata alone.
 
 It reads installed versions (nothing is imported: safe and fast in a broken environment,
 no network), matches them against ``compat/known_breakages.toml`` and the baseline, and
@@ -8,7 +8,7 @@ import and load tiers on the tiny fixture in that interpreter and says where the
 prediction and reality disagree.
 
 Exit codes: 0 no known problem (or every one is covered by installed shims); 1 something
-will break; 2 cannot tell (no TTS installed, unreadable metadata).
+will break; 2 cannot tell (no engine installed, unreadable metadata).
 """
 
 from __future__ import annotations
@@ -23,51 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compat import diagnosis
-from compat.matrix import Cell, cell_id
+from compat import diagnosis, engines, probe
+from compat.stack import StackError, cell_from_versions
 
 OK, BREAKS, CANNOT_TELL = 0, 1, 2
-TIER_ORDER = ("install", "import", "load", "synth", "stream", "finetune")
-WATCHED = ("TTS", "coqui-tts", "trainer", "coqui-tts-trainer", "torch", "torchaudio",
-           "torchcodec", "transformers", "numpy", "six", "click", "spacy")
-#: Run in the target interpreter: metadata only (importlib.metadata, sysconfig, json).
-READ = """
-import json, sys, sysconfig
-from importlib import metadata as m
-def v(name):
-    try:
-        return m.version(name)
-    except Exception:
-        return None
-def requires(name):
-    try:
-        return m.requires(name) or []
-    except Exception:
-        return []
-site = sysconfig.get_paths()["purelib"]
-import os
-print(json.dumps({
-    "python": "%d.%d.%d" % sys.version_info[:3], "executable": sys.executable,
-    "platform": sys.platform, "machine": __import__("platform").machine(),
-    "versions": {n: v(n) for n in NAMES},
-    "torch_requires": requires("torch"),
-    "patches_installed": os.path.exists(os.path.join(site, "xtts_compat_patches.pth")),
-}))
-"""
 
 
 def read_environment(python: str) -> dict[str, Any]:
     """Installed versions etc. of the interpreter ``python``, read without importing them."""
-    code = READ.replace("NAMES", repr(WATCHED))
-    try:
-        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True,
-                             timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"{python}: cannot run it: {exc}") from None
-    if out.returncode:
-        raise RuntimeError(f"{python}: cannot read its package metadata: "
-                           f"{out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout)
+    return probe.read(python, engines.watched(), timeout=60)
 
 
 def accelerators(env: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +46,9 @@ def accelerators(env: dict[str, Any]) -> dict[str, Any]:
     return {"torch_cuda_build": cuda_build, "nvidia_gpu": gpu, "mps": mps}
 
 
-def _shims_applying(versions: dict[str, str | None]) -> set[str]:
-    """The shims whose knowledge-base entries match these versions."""
-    return {e.shim for e in diagnosis.load() if e.shim and e.affected(versions)}
+def _shims_applying(versions: dict[str, str | None], engine: str) -> set[str]:
+    """The shims whose entries in the engine's knowledge base match these versions."""
+    return {e.shim for e in diagnosis.load(engine) if e.shim and e.affected(versions)}
 
 
 def baseline_hint(versions: dict[str, str | None], python: str) -> dict[str, Any] | None:
@@ -94,25 +58,35 @@ def baseline_hint(versions: dict[str, str | None], python: str) -> dict[str, Any
     if not BASELINE.exists():
         return None
     cells = json.loads(BASELINE.read_text(encoding="utf-8")).get("cells", {})
-    fork = bool(versions.get("coqui-tts"))
-    tts = f"coqui-tts=={versions['coqui-tts']}" if fork else f"TTS=={versions.get('TTS')}"
-    stack = Cell(id="", python=".".join(python.split(".")[:2]), tts=tts,
-                 torch=str(versions.get("torch")), transformers=str(versions.get("transformers")))
-    mine = cell_id(stack)
-    same_line = [c for c in cells if c.startswith("coqui" if fork else "tts")]
+    try:
+        stack = cell_from_versions(versions, python, where="this environment")
+    except StackError:
+        return None
+    prefix = stack.id.split(stack.tts_version or "-", 1)[0]
+    same_line = [c for c in cells if c.startswith(prefix)]
     passing = [c for c in same_line if cells[c]["verdict"] == "pass"]
-    return {"cell": mine, "expected": cells.get(mine, {}).get("verdict"),
+    return {"cell": stack.id, "expected": cells.get(stack.id, {}).get("verdict"),
             "passing_cells": passing}
+
+
+def tier_order(versions: dict[str, str | None]) -> tuple[str, ...]:
+    """The installed engine's tiers, ``install`` first (the findings' sort and ``clear``)."""
+    found = engines.stack_of(versions)
+    return ("install", *(found[0].tier_names() if found else engines.tier_names()[1:]))
 
 
 def diagnose(env: dict[str, Any]) -> dict[str, Any]:
     versions = {**env["versions"], "python": env["python"]}
-    if not (versions.get("TTS") or versions.get("coqui-tts")):
-        raise LookupError(f"{env['executable']}: neither TTS nor coqui-tts is installed there")
+    stack = engines.stack_of(env["versions"])
+    if stack is None:
+        raise LookupError(f"{env['executable']}: no engine is installed there (looked for "
+                          f"{', '.join(engines.known_distributions())})")
+    engine = stack[0].name
+    order = tier_order(env["versions"])
     installed = env["patches_installed"]
-    applying = _shims_applying(versions)
+    applying = _shims_applying(versions, engine)
     findings = []
-    for entry in diagnosis.load():
+    for entry in diagnosis.load(engine):
         if not entry.affected(versions):
             continue
         covered = bool(installed and entry.shim and entry.shim in applying)
@@ -126,15 +100,16 @@ def diagnose(env: dict[str, Any]) -> dict[str, Any]:
                          "diagnosis": entry.diagnosis, "cause": entry.cause,
                          "boundary": entry.boundary, "remedy": remedy, "shim": entry.shim,
                          "covered": covered, "reference": entry.reference})
-    findings.sort(key=lambda f: (f["covered"], TIER_ORDER.index(f["tier"])
-                                 if f["tier"] in TIER_ORDER else 99))
+    findings.sort(key=lambda f: (f["covered"], order.index(f["tier"])
+                                 if f["tier"] in order else 99))
     hit = {f["tier"] for f in findings if not f["covered"]}
     return {
+        "engine": engine,
         "python": env["python"], "executable": env["executable"], "versions": env["versions"],
         "accelerators": accelerators(env), "patches_installed": installed,
         "shims_active": sorted(applying) if installed else [],
         "findings": findings,
-        "clear": [t for t in TIER_ORDER[1:] if t not in hit],
+        "clear": [t for t in order[1:] if t not in hit],
         "baseline": baseline_hint(versions, env["python"]),
     }
 
@@ -160,7 +135,8 @@ def disagreements(report: dict[str, Any], seen: dict[str, Any]) -> list[str]:
         if predicted and got["status"] == "pass":
             out.append(f"{tier}: predicted to break ({predicted[0]['id']}) but passes")
         if not predicted and got["status"] not in ("pass", "not-run"):
-            found = diagnosis.classify(got.get("exc_type"), got.get("message"))
+            found = diagnosis.classify(got.get("exc_type"), got.get("message"),
+                                       report.get("engine"))
             out.append(f"{tier}: predicted clear but {got['status']}: "
                        f"{got.get('exc_type')}: {(got.get('message') or '')[:160]}"
                        f" ({found.id if found else 'unclassified'})")
@@ -169,13 +145,13 @@ def disagreements(report: dict[str, Any], seen: dict[str, Any]) -> list[str]:
 
 def text(report: dict[str, Any]) -> str:
     v = report["versions"]
-    line = "coqui-tts " + v["coqui-tts"] if v.get("coqui-tts") else "TTS " + str(v.get("TTS"))
+    found = engines.stack_of(v)
+    shown = [f"{found[1].distribution} {found[2]}"] if found else []
+    if found:
+        shown += [f"{n} {v.get(n) or '-'}" for n in found[0].watched
+                  if v.get(n) or n in ("torch", "transformers")]
     acc = report["accelerators"]
-    trainer = v.get("coqui-tts-trainer") or v.get("trainer")
-    out = [f"{line}, torch {v.get('torch')}, torchaudio {v.get('torchaudio')}, torchcodec "
-           f"{v.get('torchcodec') or '-'}, transformers {v.get('transformers')}, numpy "
-           f"{v.get('numpy')}, trainer {trainer or '-'} on Python {report['python']} "
-           f"({report['executable']})",
+    out = [f"{', '.join(shown)} on Python {report['python']} ({report['executable']})",
            f"accelerators: torch CUDA build {'yes' if acc['torch_cuda_build'] else 'no'}, "
            f"NVIDIA GPU {'yes' if acc['nvidia_gpu'] else 'no'}, MPS "
            f"{'yes' if acc['mps'] else 'no'}"]
@@ -219,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="interpreter of the environment to check (default: this one)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--verify", action="store_true",
-                        help="also run the import and load tiers there (imports TTS and torch)")
+                        help="also run the import and load tiers there (imports the engine)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from compat import __version__
@@ -41,3 +42,81 @@ def fingerprint(
         payload["date"] = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+# -- what a result depends on ----------------------------------------------------------------
+
+#: The harness code a cell's result depends on: how it is installed, run, recorded and
+#: judged inside the cell, and which shims or repairs a failure calls for. Listed, not
+#: "everything but the readers": a module added to compat/ counts only once it is named
+#: here (the report, the gate, doctor, here, nox glue and progress output do not).
+RESULT_CODE = (
+    "compat/__init__.py", "compat/atomicio.py", "compat/cellenv.py", "compat/cellrun.py",
+    "compat/diagnosis.py", "compat/fingerprint.py", "compat/host.py", "compat/install.py",
+    "compat/interpreters.py", "compat/load.py", "compat/machine.py", "compat/matrix.py",
+    "compat/probe.py", "compat/repair.py", "compat/results.py", "compat/supervise.py",
+    "compat/tierplugin.py", "compat/tomlcompat.py", "compat/engines/__init__.py",
+    "compat/engines/base.py", "compat/engines/tiers.ini",
+    "patches",  # the shims, applied inside cells
+    "fixtures",  # builders, the store and manifests; the fixture's bytes are inputs
+)
+CODE_SUFFIXES = (".py", ".ini", ".toml")
+
+
+def _files(root: Path, entry: str) -> list[Path]:
+    path = root / entry
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in CODE_SUFFIXES
+                      and p.is_file() and "__pycache__" not in p.parts
+                      and "golden" not in p.relative_to(root).parts)
+    return [path] if path.is_file() else []
+
+
+def _hash(root: Path, paths: list[Path]) -> str:
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(path.read_bytes())
+    return sha.hexdigest()[:16]
+
+
+def is_tier_test(path: Path) -> bool:
+    """A tier's own test file (``test_<tier>.py``): it versions that tier alone."""
+    return path.name.startswith("test_") and path.suffix == ".py"
+
+
+def code_digest(root: Path, engine_dir: Path) -> str:
+    """The harness code above and the engine's folder, but its tier test files (those are
+    versioned per tier, :func:`tier_digests`): another engine's folder is not in it."""
+    own = [p for p in _files(root, engine_dir.relative_to(root).as_posix())
+           if not is_tier_test(p)]
+    return _hash(root, [p for entry in RESULT_CODE for p in _files(root, entry)] + own)
+
+
+def tier_digests(root: Path, tier_dir: Path, tiers: list[dict[str, Any]]) -> dict[str, str]:
+    """Per tier, the hash of its test file and of the files of every tier it needs (a
+    changed load test reruns the tiers that need load). A test file whose name is no tier
+    counts for every tier."""
+    names = [t["name"] for t in tiers]
+    needs = {t["name"]: list(t.get("needs", [])) for t in tiers}
+    tests = [p for p in sorted(tier_dir.rglob("test_*.py")) if "__pycache__" not in p.parts]
+    own = {n: [p for p in tests if p.stem == f"test_{n}"] for n in names}
+    shared = [p for p in tests if p.stem[len("test_"):] not in names]
+
+    def closure(name: str, seen: set[str]) -> set[str]:
+        for need in needs.get(name, []):
+            if need not in seen:
+                seen.add(need)
+                closure(need, seen)
+        return seen
+
+    return {n: _hash(root, shared + sorted(p for t in sorted(closure(n, {n}))
+                                           for p in own.get(t, [])))
+            for n in names}
+
+
+def changed_tiers(stored: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """The tiers whose digest differs from a stored result's (all, when none was stored)."""
+    if not stored:
+        return list(current)
+    return [name for name, digest in current.items() if stored.get(name) != digest]

@@ -11,50 +11,40 @@ pytest-benchmark) is put on its PYTHONPATH from a folder outside it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from compat import engines, probe
 from compat.cellrun import REPO, CellRun, run_cell
 from compat.engines import get_engine
 from compat.install import InstallResult, uv_executable
-from compat.matrix import Cell, cell_id
+from compat.matrix import Cell
 from compat.progress import Progress
+from compat.stack import StackError, cell_from_versions
 
 OVERLAY_PACKAGES = ("pytest>=7", "pytest-timeout", "pytest-benchmark")
-READ_ENV = ("import json, sys, sysconfig; from importlib import metadata as m\n"
-            "def v(n):\n"
-            "    try: return m.version(n)\n"
-            "    except m.PackageNotFoundError: return None\n"
-            "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'prefix': sys.prefix,"
-            " 'pkgs': {n: v(n) for n in ('TTS', 'coqui-tts', 'torch', 'transformers',"
-            " 'torchaudio', 'torchcodec', 'pytest', 'pytest-benchmark', 'pytest-timeout')}}))")
 
 
 def inspect(python: str) -> dict[str, Any]:
-    out = subprocess.run([python, "-c", READ_ENV], capture_output=True, text=True, timeout=120)
-    if out.returncode != 0:
-        raise SystemExit(f"{python}: cannot read its packages: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout)
+    """The interpreter's Python and packages (metadata only; compat.probe owns this)."""
+    try:
+        info = probe.read(python, engines.watched())
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    info["python"] = ".".join(info["python"].split(".")[:2])
+    info["pkgs"] = info["versions"]
+    return info
 
 
 def current_cell(python: str, info: dict[str, Any]) -> Cell:
-    pkgs = info["pkgs"]
-    dist = "coqui-tts" if pkgs.get("coqui-tts") else "TTS" if pkgs.get("TTS") else None
-    if dist is None:
-        raise SystemExit(f"{python}: neither TTS nor coqui-tts is installed there")
-    missing = [n for n in ("torch", "transformers") if not pkgs.get(n)]
-    if missing:
-        raise SystemExit(f"{python}: {', '.join(missing)} not installed there")
-    pins = tuple((n, pkgs[n]) for n in ("torchaudio", "torchcodec") if pkgs.get(n))
-    cell = Cell(id="", python=info["python"], tts=f"{dist}=={pkgs[dist]}",
-                torch=pkgs["torch"], transformers=pkgs["transformers"], pins=pins,
-                tags=("here",), source=f"the environment of {python}")
-    return replace(cell, id=f"here-{cell_id(cell)}")
+    try:
+        return cell_from_versions(info["versions"], info["python"], tags=("here",),
+                                  where=f"the environment of {python}", id_prefix="here-")
+    except StackError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def pytest_overlay(info: dict[str, Any]) -> tuple[Path, ...]:

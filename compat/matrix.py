@@ -40,7 +40,9 @@ DEFAULT_INSTALL_TIMEOUT = 1800.0
 
 _INSTALL_KEYS = {"index-url", "extra-index-url", "find-links", "index-strategy", "pre"}
 _OPTION_KEYS = {"engine", "timeout", "install-timeout", "memory-limit", "tags", "install", "pins"}
-_MATRIX_KEYS = _OPTION_KEYS | {"description"}
+#: ``default = false``: the file is not part of the default selection (matrices/*.toml
+#: when COMPAT_MATRIX names none): CI's smoke subset, the exploratory matrix.
+_MATRIX_KEYS = _OPTION_KEYS | {"description", "default"}
 _CELL_KEYS = _OPTION_KEYS | set(AXES) | {"id"}
 _GRID_KEYS = _OPTION_KEYS | set(AXES) | {"include", "exclude"}
 _TOP_KEYS = {"matrix", "grid", "cell"}
@@ -79,7 +81,9 @@ class InstallOptions:
 
 @dataclass(frozen=True)
 class Cell:
-    """One combination of python, TTS distribution, torch, transformers and extra pins."""
+    """One combination of python, an engine's distribution (the ``tts`` axis), torch,
+    transformers and extra pins. ``engine`` left empty is the engine whose line the
+    ``tts`` distribution is."""
 
     id: str
     python: str
@@ -88,12 +92,16 @@ class Cell:
     transformers: str
     pins: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = ()
-    engine: str = "xtts"
+    engine: str = ""
     timeout: float = DEFAULT_TIMEOUT
     install_timeout: float = DEFAULT_INSTALL_TIMEOUT
     memory_limit: int | None = None
     install: InstallOptions = field(default_factory=InstallOptions)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.engine:
+            object.__setattr__(self, "engine", engine_of_distribution(self.tts_distribution))
 
     @property
     def tts_requirement(self) -> Requirement:
@@ -175,6 +183,35 @@ def load_matrix(path: str | Path, known_engines: Mapping[str, Iterable[str]] | N
     return _Parser(path, known_engines).parse(data)
 
 
+def in_default_selection(path: Path) -> bool:
+    """Whether a matrix file is part of the default selection (``[matrix] default``, true
+    unless said otherwise); a file that cannot be read is, so its error is shown."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("matrix", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return True
+    return not (isinstance(table, dict) and table.get("default") is False)
+
+
+def load_matrices(paths: Iterable[str | Path],
+                  known_engines: Mapping[str, Iterable[str]] | None = None) -> Matrix:
+    """Several matrix files as one matrix: their cells in file order. One id in two files
+    is an error naming both, as within one file."""
+    loaded = [load_matrix(path, known_engines) for path in paths]
+    if not loaded:
+        raise MatrixError("no matrix file selected")
+    seen: dict[str, Path] = {}
+    for matrix in loaded:
+        for cell in matrix.cells:
+            if cell.id in seen:
+                raise MatrixError(f"{matrix.path}: cell '{cell.id}' is also in {seen[cell.id]}")
+            seen[cell.id] = matrix.path
+    if len(loaded) == 1:
+        return loaded[0]
+    return Matrix(loaded[0].path, "; ".join(m.description for m in loaded if m.description),
+                  tuple(c for m in loaded for c in m.cells))
+
+
 def _where_syntax(path: Path, exc: Exception) -> str:
     match = re.search(r"line (\d+), column (\d+)", str(exc))
     return f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
@@ -199,6 +236,8 @@ class _Parser:
         defaults = self._table(data.get("matrix", {}), "[matrix]")
         self._check_keys(defaults, _MATRIX_KEYS, "[matrix]")
         description = str(defaults.pop("description", ""))
+        if not isinstance(defaults.pop("default", True), bool):
+            raise self.fail("[matrix]", "default", "must be true or false")
         cells: list[Cell] = []
         for n, grid in enumerate(self._tables(data, "grid"), start=1):
             cells += self._expand_grid(grid, defaults, f"[[grid]] #{n}")
@@ -332,7 +371,7 @@ class _Parser:
         python = raw["python"]
         if not PYTHON_RE.match(python):
             raise self.fail(where, "python", f"invalid Python version '{python}'; use e.g. '3.11'")
-        engine = raw.get("engine", "xtts")
+        engine = raw.get("engine") or self._engine_of(raw["tts"], where)
         tts = self._tts_requirement(raw["tts"], engine, where)
         torch = self._version_or_spec(raw["torch"], where, "torch")
         transformers = self._version_or_spec(raw["transformers"], where, "transformers")
@@ -355,10 +394,25 @@ class _Parser:
                 raise self.fail(where, "id", f"invalid id {explicit_id!r}; {ID_RULE}")
             return replace(cell, id=explicit_id)
         derived = cell_id(cell)
-        if not valid_id(derived):  # e.g. tts = "TTS===../../x": arbitrary equality, any text
+        if not valid_id(derived):  # e.g. tts = "pkg===../../x": arbitrary equality, any text
             raise self.fail(where, "id", f"invalid id {derived!r} (derived from the cell's "
                             f"axes); {ID_RULE}: give the cell an explicit id or fix 'tts'")
         return replace(cell, id=derived)
+
+    def _engine_of(self, tts: str, where: str) -> str:
+        """No ``engine`` key: the engine whose distribution the ``tts`` axis names."""
+        try:
+            name = canonicalize_name(Requirement(tts).name)
+        except InvalidRequirement as exc:
+            raise self.fail(where, "tts", f"invalid requirement '{tts}': {exc}") from exc
+        if self.known_engines is not None:
+            found = [e for e, dists in self.known_engines.items() if name in dists]
+            if not found:
+                known = sorted(d for dists in self.known_engines.values() for d in dists)
+                raise self.fail(where, "tts", f"'{name}' is no engine's distribution; expected "
+                                f"{_one_of(known)} (or set 'engine')")
+            return found[0]
+        return engine_of_distribution(name)
 
     def _tts_requirement(self, value: str, engine: Any, where: str) -> str:
         try:
@@ -459,9 +513,22 @@ def parse_size(value: int | str) -> int:
     return size
 
 
+def engine_of_distribution(distribution: str) -> str:
+    """The engine whose release line ``distribution`` is ("" when no engine has it: the
+    matrix parser then names the cell and the distributions engines accept)."""
+    from compat.engines import line_of  # the engines import this module
+
+    found = line_of(distribution)
+    return found[0].name if found else ""
+
+
 def cell_id(cell: Cell) -> str:
-    """A readable id: ``tts0.22.0-torch2.6.0-tf4.46.2-py3.11``."""
-    short = {"tts": "tts", "coqui-tts": "coqui"}.get(cell.tts_distribution, cell.tts_distribution)
+    """A readable id, ``<line prefix><version>-torch<v>-tf<v>-py<v>``; the prefix is the
+    engine's (e.g. ``tts0.22.0-torch2.6.0-tf4.46.2-py3.11``)."""
+    from compat.engines import line_of
+
+    found = line_of(cell.tts_distribution)
+    short = found[1].id_prefix if found else cell.tts_distribution
     version = cell.tts_version or _slug(str(cell.tts_requirement.specifier)) or LATEST
     parts = [f"{short}{version}", f"torch{_slug(cell.torch)}", f"tf{_slug(cell.transformers)}",
              f"py{cell.python}"]

@@ -12,38 +12,31 @@ from typing import Any
 
 import nox
 
-from compat import host
+from compat import host, paths
 from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
 from compat.engines import all_engines, get_engine
 from compat.install import install
 from compat.interpreters import find_python
-from compat.matrix import InstallOptions, Matrix, MatrixError, load_matrix
+from compat.matrix import InstallOptions, Matrix, MatrixError, load_matrices
 from compat.progress import Progress
 
-DEFAULT_MATRIX = REPO / "matrices" / "default.toml"
 #: The parameters of every ``matrix(...)`` session, as ``nox -l --json`` shows them.
 PARAM_NAMES = "python, cell, tts, torch, transformers"
 
 
-def matrix_path() -> Path:
-    """``COMPAT_MATRIX`` (relative to the current folder), else matrices/default.toml."""
-    chosen = os.environ.get("COMPAT_MATRIX")
-    return Path(chosen).resolve() if chosen else DEFAULT_MATRIX
-
-
 def results_dir() -> Path:
-    return Path(os.environ.get("COMPAT_RESULTS", REPO / "results")).resolve()
+    return paths.results_dir()
 
 
 def reports_dir() -> Path:
-    return Path(os.environ.get("COMPAT_REPORTS", REPO / "reports")).resolve()
+    return paths.reports_dir()
 
 
 def load_or_exit() -> Matrix:
     """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
     engines = {name: engine.distributions for name, engine in all_engines().items()}
     try:
-        return load_matrix(matrix_path(), engines)
+        return load_matrices(paths.matrix_paths(), engines)
     except MatrixError as exc:
         print(f"xtts-compat: invalid matrix: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -133,6 +126,13 @@ def fixture_params() -> list[Any]:
             for name, e in sorted(all_engines().items()) if e.fixture is not None]
 
 
+def fixture_sessions(matrix: Matrix) -> list[str]:
+    """The fixture sessions the matrix's cells need: their engines' only."""
+    used = {cell.engine for cell in matrix.cells}
+    return [f"fixtures(engine='{name}')" for name, e in sorted(all_engines().items())
+            if name in used and e.fixture is not None]
+
+
 def build_fixture(session: nox.Session, engine_name: str) -> None:
     """Verify the cached canonical fixture, or build it in its known environment.
 
@@ -168,7 +168,8 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
     args = ["python", "-m", spec.builder, "--out", str(tmp)]
     if opts.seed is not None:
         args += ["--seed", str(opts.seed)]
-    session.run(*args, env={**OFFLINE_ENV, "PYTHONPATH": str(REPO)})
+    session.run(*args, env={**OFFLINE_ENV, **get_engine(engine_name).cell_env,
+                            "PYTHONPATH": str(REPO)})
     spec.verify(tmp)
     if folder.exists():
         shutil.rmtree(folder)

@@ -71,10 +71,10 @@ def frozen_versions(freeze: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _fix_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, str]
-             ) -> Fix | None:
+def _fix_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, str],
+             engine: str | None = None) -> Fix | None:
     exc_type, message = tier.get("exc_type") or "", tier.get("message") or ""
-    entry = diagnosis.classify(exc_type, message)
+    entry = diagnosis.classify(exc_type, message, engine)
     first = (message.strip().splitlines() or [""])[0][:300]
     found = entry.id if entry else diagnosis.UNCLASSIFIED
     how = entry.repair if entry else ""
@@ -108,15 +108,16 @@ def _release(version: str) -> str:
 
 
 def plan(tiers: Mapping[str, Mapping[str, Any]], freeze: Iterable[str],
-         already: Iterable[Fix] = ()) -> Plan:
-    """The fixes the failed tiers call for that were not made already."""
+         already: Iterable[Fix] = (), engine: str | None = None) -> Plan:
+    """The fixes the failed tiers call for (in the engine's knowledge base) that were not
+    made already."""
     installed = frozen_versions(freeze)
     done = {f.requirement for f in already}
     out = Plan()
     for name, tier in tiers.items():
         if tier.get("status") not in FAILED:
             continue
-        fix = _fix_for(name, tier, installed)
+        fix = _fix_for(name, tier, installed, engine)
         if fix and fix.requirement not in done:
             out.fixes.append(fix)
             done.add(fix.requirement)

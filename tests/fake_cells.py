@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from compat.cellrun import CellRun
-from compat.engines import Engine, Tier
+from compat.engines import Engine, Line, Tier
 from compat.install import InstallResult
 from compat.matrix import Cell
 from compat.progress import Progress
@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 FAKE = Engine(
     name="fake",
-    distributions=("TTS",),
+    title="Fake engine",
+    lines=(Line("fake", "TTS", "fake", "fake"),),
     tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
     tier_dir=REPO / "tests" / "fake_tiers",
 )

@@ -140,7 +140,7 @@ def test_a_malformed_knowledge_base_is_refused_by_name(text, complaint):
 
 
 def test_a_bad_specifier_names_its_entry():
-    entry = diagnosis.KNOWLEDGE_BASE.read_text().replace('transformers = ">=4.57"',
+    entry = diagnosis.knowledge_bases()["xtts"].read_text().replace('transformers = ">=4.57"',
                                                          'transformers = "=>4.57"', 1)
     with pytest.raises(diagnosis.KnowledgeBaseError, match="beam-search-scorer"):
         diagnosis.parse(entry, "kb.toml")

@@ -101,6 +101,8 @@ def test_defaults_from_matrix_table(write_toml):
         (CELL.replace('"2.1.2"', '">>2.1"'), "key 'torch': invalid PEP 440 specifier '>>2.1'"),
         (CELL.replace('"3.11"', '"3"'), "key 'python': invalid Python version '3'"),
         (CELL.replace('"TTS==0.22.0"', '"piper-tts==1.0"'),
+         "key 'tts': 'piper-tts' is no engine's distribution"),
+        (CELL.replace('"TTS==0.22.0"', '"piper-tts==1.0"') + '\nengine = "xtts"',
          "key 'tts': 'piper-tts' is not a distribution of engine 'xtts'"),
         (CELL + '\npins = { transformers = "4.0" }', "key 'pins.transformers'"),
         ("[[grid]]\npython=['3.11']\ntts=['TTS==0.22.0']\ntorch=['2.1.2']\n"

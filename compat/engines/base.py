@@ -1,5 +1,11 @@
-"""The small interface an engine implements: what it installs, which tiers it has,
-and how a cell gets its own copy of the engine's fixture."""
+"""The interface an engine implements. An engine is one folder that owns every fact
+about it: the distributions of its release lines and how they name cells, the packages
+it watches, its fixture and golden output, its tiers and their needs, its benchmark
+figures (and their measured spread), and its lines in the report. The harness (matrix,
+run, results, report, gate, doctor, here) reads these and names no engine.
+
+Modelled on pytest-benchmark's hookspecs: a declared surface, not code the harness
+imports by name."""
 
 from __future__ import annotations
 
@@ -21,6 +27,40 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A release line of an engine: one distribution, the report's name for it, and the
+    prefix of its cells' ids (``tts0.22.0-torch...``)."""
+
+    key: str
+    distribution: str
+    label: str
+    id_prefix: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A benchmark figure: read from a bench test's pytest-benchmark statistics (``test``,
+    a test-name prefix, and ``stat``) or from a list of seconds a tier test records as a
+    property (``prop``, reduced with ``reduce``). Renaming a bench test is one edit here,
+    in the engine's folder, not a figure silently gone from the report and the gate."""
+
+    name: str
+    label: str
+    #: pytest-benchmark test (name prefix) and statistic: ``mean_s``, ``min_s``, ``rtf``
+    #: (audio seconds per wall second) or ``min_s_per_audio_s``.
+    test: str | None = None
+    stat: str = "mean_s"
+    #: Or a property (a list of seconds) recorded by a test of ``tier``.
+    prop: str | None = None
+    reduce: str = "mean"
+    #: The tier it is measured in: a tier run on a busy machine makes its figures busy.
+    tier: str = "bench"
+    #: Run-to-run spread (max/min) measured on quiet machines; a figure with a spread is a
+    #: time the gate compares (bigger is slower), failing only beyond threshold and spread.
+    spread: float | None = None
+
+
+@dataclass(frozen=True)
 class FixtureSpec:
     """How an engine's canonical fixture is built: once, in the reference cell's
     environment, which also produces the golden output every other cell is compared to."""
@@ -36,8 +76,10 @@ class FixtureSpec:
 @dataclass(frozen=True)
 class Engine:
     name: str
-    #: Distributions a cell's ``tts`` axis may name (one import name, several lines).
-    distributions: tuple[str, ...]
+    #: The report's heading for the engine's section.
+    title: str
+    #: Its release lines: the distributions a cell's ``tts`` axis may name.
+    lines: tuple[Line, ...]
     #: Tiers in run order; ``install`` is the harness's own and always comes first.
     tiers: tuple[Tier, ...]
     #: Folder of pytest files run inside each cell.
@@ -56,6 +98,23 @@ class Engine:
     #: cell makes them needed: probed before the tiers, recorded in the result.
     host_prerequisites: Mapping[str, tuple[str, ...]] = field(default_factory=dict,
                                                               compare=False)
+    #: Distributions besides its own lines whose versions a result records, the doctor
+    #: reads and the gate watches in requirement files (torch, transformers, numpy, ...).
+    watched: tuple[str, ...] = ()
+    #: Benchmark figures, in the order the report shows them.
+    figures: tuple[Figure, ...] = ()
+    #: Properties of the synth tier's tests that say how a cell agrees with the golden
+    #: output: {property: report key}. The first one present marks a device compared.
+    golden_properties: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Variables every tier run of this engine gets (e.g. a tracker turned off).
+    cell_env: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        return tuple(line.distribution for line in self.lines)
+
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers)
 
     def inputs(self) -> dict[str, str]:
         return dict(self.model_identity()) if self.model_identity else {}

@@ -1,11 +1,13 @@
-"""The heatmap: for each TTS version, torch against transformers, coloured by the worst
-tier status of the cells there (all Pythons and machines together)."""
+"""The heatmap: for each engine release (line and version), torch against transformers,
+coloured by the verdict of the cells there, worst first (all Pythons and machines
+together)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from compat import engines
 from compat.report.model import VERDICTS, _version
 
 #: Verdicts, best first, and their colours.
@@ -57,13 +59,17 @@ def render(report: dict[str, Any], path: Path) -> Path:
         ax.set_yticks(range(len(torches)), torches, fontsize=8)
         ax.set_xlabel("transformers")
         ax.set_ylabel("torch")
-        ax.set_title(f"{'TTS' if key[0] == 'original' else 'coqui-tts'} {key[1]}", fontsize=10)
+        found = engines.all_lines().get(key[0])
+        ax.set_title(f"{found[1].distribution if found else key[0]} {key[1]}", fontsize=10)
     if not keys:
         axes[0][0].text(0.5, 0.5, "no results", ha="center", va="center")
         axes[0][0].set_axis_off()
     fig.legend(handles=[Patch(color=c, label=label) for c, label in zip(COLOURS, LABELS)],
                loc="lower center", ncol=len(ORDER), fontsize=8, frameon=False)
-    fig.suptitle("XTTS v2: worst tier status per torch × transformers", fontsize=11)
+    titles = [e.title for e in engines.all_engines().values()
+              if any(item["engine"] == e.name for item in report["entries"])]
+    fig.suptitle(f"{', '.join(titles) or 'No engine'}: verdict per torch × transformers",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -1,10 +1,11 @@
-"""The report in GitHub-flavoured Markdown: a table per TTS line, then the failures with
-their diagnosis and remedy, then the recommended pins."""
+"""The report in GitHub-flavoured Markdown: a section per engine, with a table per release
+line, the failures with their diagnosis and remedy, and the recommended pins."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from compat import engines
 from compat.load import BUSY_SHARE
 from compat.report.model import LINES, first_line, short_cause
 
@@ -72,7 +73,7 @@ def _shims(item: dict[str, Any]) -> str:
 
 
 def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> list[str]:
-    head = ["Cell", "Python", "torch", "transformers", "TTS", *tiers, "Verdict", "Shims",
+    head = ["Cell", "Python", "torch", "transformers", "Version", *tiers, "Verdict", "Shims",
             "RTF", "Load s"] + (["Machine"] if machines else [])
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for item in entries:
@@ -85,11 +86,11 @@ def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> li
     return rows
 
 
-def failures(entries: list[dict[str, Any]]) -> list[str]:
+def failures(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
     out = []
-    for kind, title in (("final", "## Failures"), ("packaging", "## Packaging failures "
-                        "(bare; the engine was tested in a repaired environment)"),
-                        ("mended", "## Mended by shims")):
+    for kind, title in (("final", f"{level} Failures"), ("packaging", f"{level} Packaging "
+                        "failures (bare; the engine was tested in a repaired environment)"),
+                        ("mended", f"{level} Mended by shims")):
         found = [(e, f) for e in entries for f in e["failures"] if f["kind"] == kind]
         if not found:
             continue
@@ -115,12 +116,12 @@ def failures(entries: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def pins(recommended: list[dict[str, Any]]) -> list[str]:
-    out = ["", "## Recommended pins", ""]
+def pins(recommended: list[dict[str, Any]], level: str = "##") -> list[str]:
+    out = ["", f"{level} Recommended pins", ""]
     if not recommended:
         return [*out, "No cell passed: nothing to recommend."]
     for pick in recommended:
-        out.append(f"### {LINES[pick['line']]} on {pick['device']}")
+        out.append(f"{level}# {LINES[pick['line']]} on {pick['device']}")
         for kind, title in (("bare", "Newest that passes every tier bare"),
                             ("shimmed", "Newest that passes with shims")):
             chosen = pick.get(kind)
@@ -140,7 +141,7 @@ def render(report: dict[str, Any]) -> str:
     entries, tiers = report["entries"], report["tiers"]
     several = len(report["machines"]) > 1
     counts = ", ".join(f"{n} {v}" for v, n in report["summary"].items() if n)
-    out = ["# XTTS v2 compatibility report", "",
+    out = ["# Compatibility report", "",
            f"{len(entries)} cells on {len(report['machines'])} machine(s), generated "
            f"{report['generated_at']}: {counts}.", ""]
     if not several and report["machines"]:
@@ -154,12 +155,20 @@ def render(report: dict[str, Any]) -> str:
             "synthesis (higher is faster); Load s: checkpoint load seconds (mean of 3 rounds); "
             f"(busy): measured while other processes took more than {BUSY_SHARE:.0%} of the "
             "cores, not comparable.", ""]
-    for line, title in LINES.items():
-        mine = [e for e in entries if e["line"] == line]
-        if mine:
-            out += [f"## {title}", "", *table(mine, tiers, several), ""]
-    out += failures(entries)
-    out += pins(report["recommended"])
+    for engine in engines.all_engines().values():
+        ours = [e for e in entries if e["engine"] == engine.name]
+        if not ours:
+            continue
+        mine_tiers = [t for t in tiers if t in engine.tier_names()]
+        out += [f"## {engine.title}", ""]
+        for line in engine.lines:
+            mine = [e for e in ours if e["line"] == line.key]
+            if mine:
+                out += [f"### {line.label}", "", *table(mine, mine_tiers, several), ""]
+        out += failures(ours, "###")
+        out += pins([p for p in report["recommended"] if p["line"] in
+                     {line.key for line in engine.lines}], "###")
+        out.append("")
     if report["problems"]:
         out += ["", "## Result files skipped", ""]
         out += [f"- `{p['path']}`: {p['problem']}" for p in report["problems"]]

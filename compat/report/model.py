@@ -11,12 +11,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat import diagnosis, host, results
+from compat import diagnosis, engines, host, results
+from compat.engines import Engine
 from compat.machine import machine_key
 from compat.report.collect import Collection
 
 SCHEMA = "xtts-compat/report/1"
-TIERS = ("import", "load", "synth", "stream", "finetune", "bench")
+#: Every engine's tiers, in run order (each engine's result has its own subset).
+TIERS = engines.tier_names()[1:]
 #: Display statuses of a tier, best first. ``shimmed``: passes only with shims.
 DISPLAY = ("pass", "shimmed", "skip", "not-run", "unverified", "host-missing", "diverged",
            "fail", "install-failed")
@@ -24,16 +26,14 @@ FAILED = ("fail", "error", "diverged")
 #: Verdicts of a cell, best first. ``incomplete``: some tiers did not run, none failed.
 VERDICTS = ("pass", "pass-with-shims", "skip", "incomplete", "unverified", "host-missing",
             "diverged", "fail", "install-failed")
-LINES = {"original": "Original `TTS` (0.21.x, 0.22.0)", "fork": "Fork `coqui-tts` (0.22.1+)"}
+#: Every engine's release lines: {key: label}.
+LINES = {key: line.label for key, (_, line) in engines.all_lines().items()}
 TRACEBACK_TAIL = 1500
 #: Not a verdict: the harness was stopped (SIGTERM, SIGINT) while the cell ran; the next
 #: run reruns it. Shown and counted, never compared, recommended or put on the heatmap.
 INTERRUPTED = "interrupted"
-#: The tier each benchmark figure is measured in (the rest: bench). A tier that ran on a
-#: busy machine (the result's ``bench.busy``) makes its figures busy: moved from ``bench``
-#: to ``bench_busy``, shown marked, never compared. Peak memory is not a timing: kept.
-FIGURE_TIER = {"finetune_step_s": "finetune", "finetune_step_best_s": "finetune",
-               "peak_rss_mib": None}
+#: Not a timing: a busy machine does not make it busy.
+MEMORY_FIGURE = "peak_rss_mib"
 
 
 def _version(text: str | None) -> Version:
@@ -44,23 +44,24 @@ def _version(text: str | None) -> Version:
 
 
 def tts_line(data: dict[str, Any]) -> tuple[str, str]:
-    """("original" | "fork", version) from what was resolved, else from the requirement."""
-    resolved = data.get("resolved", {})
-    if resolved.get("coqui-tts"):
-        return "fork", resolved["coqui-tts"]
-    if resolved.get("TTS"):
-        return "original", resolved["TTS"]
+    """(line key, version) from what was resolved, else from the requirement."""
+    found = engines.stack_of(data.get("resolved", {}))
+    if found is not None:
+        return found[1].key, found[2]
+    engine = engines.get_engine(engines.engine_of_cell(data["cell"]))
     try:
         req = Requirement(data["cell"].get("tts", ""))
     except InvalidRequirement:
-        return "original", "?"
+        return engine.lines[0].key, "?"
     pinned = next((s.version for s in req.specifier if s.operator == "=="), "?")
-    return ("fork" if canonicalize_name(req.name) == "coqui-tts" else "original"), pinned
+    line = engines.line_of(req.name)
+    return (line[1].key if line else engine.lines[0].key), pinned
 
 
-def diagnose(exc_type: str | None, message: str | None) -> dict[str, Any]:
-    """The knowledge-base entry of a failure, or ``unclassified`` with nothing guessed."""
-    entry = diagnosis.classify(exc_type, message)
+def diagnose(exc_type: str | None, message: str | None, engine: str | None = None
+             ) -> dict[str, Any]:
+    """The engine's knowledge-base entry of a failure, or ``unclassified``, nothing guessed."""
+    entry = diagnosis.classify(exc_type, message, engine)
     if entry is None:
         return {"id": diagnosis.UNCLASSIFIED}
     return {key: value for key, value in entry.as_dict().items()
@@ -114,7 +115,8 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
             if info.get("status") not in FAILED:
                 continue
             found_dx = diagnose(info.get("exc_type") or ("InstallError" if name == "install"
-                                                         else None), info.get("message"))
+                                                         else None), info.get("message"),
+                                engines.engine_of_cell(data["cell"]))
             found.append({
                 "tier": name, "kind": kind, "status": info["status"],
                 "exc_type": info.get("exc_type") or "",
@@ -146,54 +148,58 @@ def _fixed_by(found_dx: dict[str, Any], tier: dict[str, Any]) -> list[str]:
     return [found_dx["shim"]] if found_dx.get("shim") in applied else list(applied)
 
 
-def _golden(data: dict[str, Any]) -> dict[str, Any]:
+def _golden(data: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    """Per device: how the synthesis agreed with the golden output (the engine's names)."""
+    names = engine.golden_properties
     out = {}
     for test in data["tiers"].get("synth", {}).get("tests", []):
         props = test.get("properties", {})
-        if "golden_first_logits_max_abs_diff" in props:
-            out[test.get("device", "cpu")] = {
-                "logits_max_abs_diff": props["golden_first_logits_max_abs_diff"],
-                "waveform_rel_error": props.get("golden_waveform_rel_error"),
-                "codes_equal": props.get("golden_codes_equal")}
+        if names and next(iter(names)) in props:
+            out[test.get("device", "cpu")] = {key: props.get(prop) for prop, key in names.items()}
     return out
 
 
-def _bench(data: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per device: load seconds, synthesis RTF, first-chunk seconds, fine-tune step seconds."""
+def _stat(item: dict[str, Any], stat: str) -> float | None:
+    if stat == "min_s_per_audio_s":
+        audio = item.get("audio_seconds")
+        return item.get("min_s", item["mean_s"]) / audio if audio else None
+    if stat == "min_s":
+        return item.get("min_s", item["mean_s"])
+    return item.get(stat)
+
+
+def _bench(data: dict[str, Any], engine: Engine) -> dict[str, dict[str, float]]:
+    """Per device: the engine's figures, from its bench tests and recorded properties."""
     bench = data.get("bench") or {}
     out: dict[str, dict[str, float]] = {}
     for item in bench.get("benchmarks", []):
-        figures = out.setdefault(item.get("device", "cpu"), {})
-        best = item.get("min_s", item["mean_s"])
-        if item["name"].startswith("test_bench_load"):
-            figures["load_s"] = item["mean_s"]
-            figures["load_best_s"] = best
-        elif item["name"].startswith("test_bench_synth") and item.get("audio_seconds"):
-            figures["rtf"] = item["rtf"]  # audio seconds per wall second: higher is faster
-            figures["synth_s"] = item["mean_s"]
-            figures["synth_best_s_per_audio_s"] = best / item["audio_seconds"]
-        elif item["name"].startswith("test_bench_stream_first_chunk"):
-            figures["first_chunk_s"] = item["mean_s"]
-    steps = _finetune_steps(data)
-    if steps:
-        for figures in out.values() or [out.setdefault("cpu", {})]:
-            figures["finetune_step_s"] = sum(steps) / len(steps)
-            figures["finetune_step_best_s"] = min(steps)
-    if bench.get("peak_rss_mib") is not None:
+        for figure in engine.figures:
+            if figure.test and item["name"].startswith(figure.test):
+                value = _stat(item, figure.stat)
+                if value is not None:
+                    out.setdefault(item.get("device", "cpu"), {})[figure.name] = value
+    for figure in engine.figures:
+        values = _recorded(data, figure.tier, figure.prop) if figure.prop else []
+        if values:
+            value = min(values) if figure.reduce == "min" else sum(values) / len(values)
+            for figures in out.values() or [out.setdefault("cpu", {})]:
+                figures[figure.name] = value
+    if bench.get(MEMORY_FIGURE) is not None:
         for figures in out.values():
-            figures["peak_rss_mib"] = bench["peak_rss_mib"]
+            figures[MEMORY_FIGURE] = bench[MEMORY_FIGURE]
     return out
 
 
-def _finetune_steps(data: dict[str, Any]) -> list[float]:
-    for test in data["tiers"].get("finetune", {}).get("tests", []):
-        steps = test.get("properties", {}).get("step_forward_seconds")
-        if steps:
-            return [float(x) for x in steps]
+def _recorded(data: dict[str, Any], tier: str, prop: str) -> list[float]:
+    for test in data["tiers"].get(tier, {}).get("tests", []):
+        values = test.get("properties", {}).get(prop)
+        if values:
+            return [float(x) for x in values]
     return []
 
 
-def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]]) -> dict[str, Any]:
+def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]],
+               engine: Engine | None = None) -> dict[str, Any]:
     """``bench`` without the figures of tiers that ran on a busy machine; those figures
     in ``bench_busy`` and each busy tier's reason in ``busy`` (both only when busy)."""
     busy = (data.get("bench") or {}).get("busy") or {}
@@ -201,9 +207,10 @@ def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]]) -> dict
         return {"bench": bench}
     quiet: dict[str, dict[str, float]] = {}
     marked: dict[str, dict[str, float]] = {}
+    tiers = {f.name: f.tier for f in (engine.figures if engine else ())}
     for device, figures in bench.items():
         for key, value in figures.items():
-            tier = FIGURE_TIER.get(key, "bench")
+            tier = None if key == MEMORY_FIGURE else tiers.get(key, "bench")
             (marked if tier in busy else quiet).setdefault(device, {})[key] = value
     return {"bench": quiet, "bench_busy": marked, "busy": dict(busy)}
 
@@ -240,15 +247,16 @@ def verdict(tiers: dict[str, dict[str, Any]], outcome: str) -> str:
 def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     data = loaded_data
     cell = data["cell"]
+    engine = engines.get_engine(engines.engine_of_cell(cell))
     line, tts_version = tts_line(data)
     fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
     # A repaired cell's verdict is its repaired environment's: report those versions.
     resolved = (fixed or {}).get("resolved") or data.get("resolved", {})
     install_failed = data["tiers"].get("install", {}).get("status") in FAILED
     tiers = {name: _tier_entry(name, data["tiers"][name], install_failed)
-             for name in TIERS if name in data["tiers"]}
+             for name in engine.tier_names() if name in data["tiers"]}
     found = {
-        "cell": cell["id"], "engine": cell.get("engine", "xtts"), "line": line,
+        "cell": cell["id"], "engine": engine.name, "line": line,
         "python": (data.get("python") or {}).get("version") or cell.get("python"),
         "tts": tts_version,
         "torch": resolved.get("torch") or cell.get("torch") or "",
@@ -265,9 +273,9 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
         "started_at": data["started_at"], "finished_at": data.get("finished_at"),
         "outcome": data.get("outcome", "unknown"), "source": source,
         "tiers": tiers, "shims": _shims(data), "failures": _failures(data),
-        "golden": _golden(data), "bench": _bench(data),
+        "golden": _golden(data, engine), "bench": _bench(data, engine),
     }
-    found.update(split_busy(data, found["bench"]))
+    found.update(split_busy(data, found["bench"], engine))
     _host_missing(tiers, found["failures"], data.get("host"))
     found["verdict"] = verdict(tiers, data.get("outcome"))
     return found
@@ -309,7 +317,7 @@ def _newness(item: dict[str, Any]) -> tuple:
 
 
 def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per TTS line and device: the newest cell passing every tier bare, and the newest
+    """Per release line and device: the newest cell passing every tier bare, and the newest
     passing with shims, as requirement lines."""
     out = []
     for line in LINES:

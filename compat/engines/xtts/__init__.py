@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from compat.engines.base import Engine, FixtureSpec, Tier
+from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
 from compat.matrix import Cell
 from fixtures import store
 from fixtures.manifest import FixtureError, sha256, verify
@@ -18,7 +18,7 @@ GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 FIXTURE = FixtureSpec(
     reference=Cell(id="tts0.22.0-torch2.1.2-tf4.35.2-py3.11", python="3.11", tts="TTS==0.22.0",
                    torch="2.1.2", transformers="4.35.2", pins=(("torchaudio", "2.1.2"),),
-                   source="compat/engines/xtts (the reference cell)"),
+                   engine="xtts", source="compat/engines/xtts (the reference cell)"),
     builder="fixtures.build_xtts",
     folder=store.canonical_dir,
     verify=verify,
@@ -67,7 +67,13 @@ def golden_dir(fixture: Path) -> Path:
 
 ENGINE = Engine(
     name="xtts",
-    distributions=("TTS", "coqui-tts"),
+    title="XTTS v2",
+    # The fork first: its dependencies never bring the original, but an environment that
+    # moved to the fork may still hold the original's metadata.
+    lines=(
+        Line("original", "TTS", "Original `TTS` (0.21.x, 0.22.0)", "tts"),
+        Line("fork", "coqui-tts", "Fork `coqui-tts` (0.22.1+)", "coqui"),
+    ),
     tiers=(
         Tier("import", description="import TTS, the Xtts model class and the TTS API"),
         Tier("load", needs=("import",),
@@ -89,4 +95,27 @@ ENGINE = Engine(
     # torchaudio >= 2.9 reads audio through torchcodec (coqui-tts 0.27+), which loads
     # FFmpeg's shared libraries at run time.
     host_prerequisites={"ffmpeg": ("torchcodec",)},
+    watched=("coqui-tts-trainer", "trainer", "torch", "torchaudio", "torchcodec",
+             "transformers", "tokenizers", "numpy", "scipy", "librosa", "soundfile",
+             "huggingface-hub", "accelerate", "six", "click", "spacy"),
+    # Spreads: max/min over six runs of the release-era cell, one after another, nothing
+    # else running (README, "The gate"); the fine-tune step (11-13 ms) is timed to the ms.
+    figures=(
+        Figure("load_s", "load time", test="test_bench_load"),
+        Figure("load_best_s", "load time", test="test_bench_load", stat="min_s", spread=1.07),
+        Figure("rtf", "real-time factor", test="test_bench_synth", stat="rtf"),
+        Figure("synth_s", "synthesis", test="test_bench_synth"),
+        Figure("synth_best_s_per_audio_s", "synthesis time per audio second",
+               test="test_bench_synth", stat="min_s_per_audio_s", spread=1.08),
+        Figure("first_chunk_s", "stream first chunk", test="test_bench_stream_first_chunk"),
+        Figure("finetune_step_s", "fine-tune step", prop="step_forward_seconds",
+               tier="finetune"),
+        Figure("finetune_step_best_s", "fine-tune step", prop="step_forward_seconds",
+               reduce="min", tier="finetune", spread=1.19),
+    ),
+    golden_properties={"golden_first_logits_max_abs_diff": "logits_max_abs_diff",
+                       "golden_waveform_rel_error": "waveform_rel_error",
+                       "golden_codes_equal": "codes_equal"},
+    cell_env={"COQUI_TOS_AGREED": "1",
+              "TRAINER_TELEMETRY": "0"},  # the coqui trainer pings a tracker otherwise
 )

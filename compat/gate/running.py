@@ -1,0 +1,38 @@
+"""Running the gate's cells: through ``nox -s matrix`` (the same isolation, progress,
+installs and fingerprints as every cell), from a matrix file of just those cells."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from compat.atomicio import write_text_atomic
+from compat.gate.bumps import cell_table
+from compat.gate.policy import GateError
+from compat.matrix import Cell
+from compat.paths import REPO
+from compat.supervise import run_stopping_child
+
+
+def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str,
+              tiers: tuple[str, ...] = ()) -> None:
+    """Run cells through ``nox -s matrix`` (same isolation, progress and installs), all
+    their tiers or only ``tiers``."""
+    matrix = results_dir / f"{label}.toml"
+    ids = [c.id for c in cells]
+    if len(set(ids)) != len(ids):
+        raise GateError(f"the cells to compare are the same cell ({ids[0]}): nothing is bumped")
+    write_text_atomic(matrix, f'[matrix]\ndescription = "gate: {label}"\n\n'
+                      + "\n".join(cell_table(c) for c in cells))
+    env = {**os.environ, "COMPAT_MATRIX": str(matrix), "COMPAT_RESULTS": str(results_dir),
+           "COMPAT_REPORTS": str(results_dir / "report")}
+    if tiers:
+        env["COMPAT_TIER_ONLY"] = ",".join(tiers)  # read by the tier plugin
+    cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", "matrix", "--",
+           *(["--force"] if force else [])]
+    print(f"gate: running {', '.join(ids)} ({'forced' if force else 'resuming'})", flush=True)
+    if run_stopping_child(cmd, env=env, cwd=REPO):
+        raise GateError("the cells could not run (see nox's output above)")
+
+

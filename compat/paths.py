@@ -1,0 +1,35 @@
+"""Where things are: the one owner of the repository's folders and their defaults, each
+overridable by an environment variable (set by a caller such as the gate or CI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MATRICES = REPO / "matrices"
+DEFAULT_MATRIX = MATRICES / "default.toml"
+BASELINE = MATRICES / "baseline.json"
+
+
+def matrix_paths(chosen: str | Path | None = None) -> list[Path]:
+    """``chosen``, else ``COMPAT_MATRIX`` (relative to the current folder), else every
+    matrices/*.toml in the default selection (default.toml first; not those that say
+    ``default = false``, such as CI's smoke subset)."""
+    from compat.matrix import in_default_selection
+
+    picked = chosen or os.environ.get("COMPAT_MATRIX")
+    if picked:
+        return [Path(picked).resolve()]
+    others = sorted(p for p in MATRICES.glob("*.toml") if p != DEFAULT_MATRIX)
+    return [p.resolve() for p in [DEFAULT_MATRIX, *others] if in_default_selection(p)]
+
+
+def results_dir(chosen: str | Path | None = None) -> Path:
+    """``chosen``, else ``COMPAT_RESULTS``, else results/."""
+    return Path(chosen or os.environ.get("COMPAT_RESULTS") or REPO / "results").resolve()
+
+
+def reports_dir(chosen: str | Path | None = None) -> Path:
+    """``chosen``, else ``COMPAT_REPORTS``, else reports/."""
+    return Path(chosen or os.environ.get("COMPAT_REPORTS") or REPO / "reports").resolve()
