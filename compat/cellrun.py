@@ -106,7 +106,7 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
                      platform_tag(), suite_digest(run.engine), cell.unpinned,
                      inputs={**cellenv.chosen(), **run.engine.inputs()})
-    digests = tier_digests(REPO, run.engine.tier_dir, run.engine.plan())
+    digests = tier_digests(run.engine.tier_dir, run.engine.plan())
     path = results.result_path(run.results_dir, cell.id)
     stored = results.read_result(path)
     if stored and stored.get("outcome") == INTERRUPTED:

@@ -68,14 +68,15 @@ def _files(root: Path, entry: str) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.suffix in CODE_SUFFIXES
                       and p.is_file() and "__pycache__" not in p.parts
-                      and "golden" not in p.relative_to(root).parts)
+                      and "golden" not in p.relative_to(path).parts)
     return [path] if path.is_file() else []
 
 
-def _hash(root: Path, paths: list[Path]) -> str:
-    sha = hashlib.sha256()
+def _hash(base: Path, paths: list[Path], sha: Any = None) -> str:
+    """Names (relative to ``base``) and contents of ``paths``."""
+    sha = sha or hashlib.sha256()
     for path in paths:
-        sha.update(path.relative_to(root).as_posix().encode())
+        sha.update(path.relative_to(base).as_posix().encode())
         sha.update(path.read_bytes())
     return sha.hexdigest()[:16]
 
@@ -88,12 +89,13 @@ def is_tier_test(path: Path) -> bool:
 def code_digest(root: Path, engine_dir: Path) -> str:
     """The harness code above and the engine's folder, but its tier test files (those are
     versioned per tier, :func:`tier_digests`): another engine's folder is not in it."""
-    own = [p for p in _files(root, engine_dir.relative_to(root).as_posix())
-           if not is_tier_test(p)]
-    return _hash(root, [p for entry in RESULT_CODE for p in _files(root, entry)] + own)
+    own = [p for p in _files(engine_dir, ".") if not is_tier_test(p)]
+    sha = hashlib.sha256(engine_dir.name.encode())
+    _hash(engine_dir, own, sha)
+    return _hash(root, [p for entry in RESULT_CODE for p in _files(root, entry)], sha)
 
 
-def tier_digests(root: Path, tier_dir: Path, tiers: list[dict[str, Any]]) -> dict[str, str]:
+def tier_digests(tier_dir: Path, tiers: list[dict[str, Any]]) -> dict[str, str]:
     """Per tier, the hash of its test file and of the files of every tier it needs (a
     changed load test reruns the tiers that need load). A test file whose name is no tier
     counts for every tier."""
@@ -110,8 +112,8 @@ def tier_digests(root: Path, tier_dir: Path, tiers: list[dict[str, Any]]) -> dic
                 closure(need, seen)
         return seen
 
-    return {n: _hash(root, shared + sorted(p for t in sorted(closure(n, {n}))
-                                           for p in own.get(t, [])))
+    return {n: _hash(tier_dir, shared + sorted(p for t in sorted(closure(n, {n}))
+                                               for p in own.get(t, [])))
             for n in names}
 
 

@@ -63,7 +63,8 @@ def test_every_engine_has_a_pattern_here():
     assert set(engines.all_engines()) <= set(ENGINE_NAMES)
 
 
-@pytest.mark.parametrize("line", ['REQ = "coqui-tts==0.27.0"', "from TTS.tts.models.xtts import Xtts",
+@pytest.mark.parametrize("line", ['REQ = "coqui-tts==0.27.0"',
+                                  "from TTS.tts.models.xtts import Xtts",
                                   "pipeline = KPipeline(lang_code='e')"])
 def test_the_check_finds_an_engine_name_where_it_does_not_belong(tmp_path, line):
     """Shown to fail: a harness module that names an engine is found, with file and line."""

@@ -1,0 +1,92 @@
+"""Rerun only what changed: tier tests are versioned per tier (with the tiers they need),
+so a changed tier test reruns that tier and the tiers that need it, in the environment
+already there, and keeps the rest of the stored result. Small fake cells: a fake engine
+with one test file per tier, the install faked, the rest the real harness."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from fake_cells import FAKE, fake_install
+
+from compat.cellrun import CellRun, run_cell
+from compat.fingerprint import changed_tiers, tier_digests
+from compat.matrix import Cell
+from compat.progress import Progress
+
+TIER_TEST = '''import pytest
+
+VERSION = {version!r}
+
+
+@pytest.mark.tier("{tier}")
+def test_{tier}(record_property):
+    record_property("version", VERSION)
+    assert VERSION != "broken"
+'''
+
+
+def engine_with_tiers(tmp_path: Path, versions: dict[str, str]):
+    tier_dir = tmp_path / "engine" / "tiers"
+    tier_dir.mkdir(parents=True, exist_ok=True)
+    for tier, version in versions.items():
+        (tier_dir / f"test_{tier}.py").write_text(TIER_TEST.format(tier=tier, version=version))
+    return replace(FAKE, tier_dir=tier_dir)
+
+
+def run(tmp_path: Path, engine, lines: list[str]) -> dict:
+    cell = Cell(id="fake-rerun", python="3.11", tts="TTS==0.22.0", torch="2.1.2",
+                transformers="4.35.2", engine="fake")
+    return run_cell(CellRun(cell=cell, engine=engine, results_dir=tmp_path / "results",
+                            interpreter=sys.executable, venv=Path(sys.prefix), backend="uv",
+                            progress=Progress(lines.append, cell.id, 1, 1),
+                            installer=fake_install))
+
+
+def version_seen(result: dict, tier: str) -> str:
+    return result["tiers"][tier]["tests"][0]["properties"]["version"]
+
+
+def test_a_changed_tier_test_reruns_that_tier_and_those_that_need_it(tmp_path):
+    lines: list[str] = []
+    first = run(tmp_path, engine_with_tiers(tmp_path, {"first": "1", "second": "1",
+                                                       "third": "1"}), lines)
+    assert {n: t["status"] for n, t in first["tiers"].items()} == dict.fromkeys(
+        ("install", "first", "second", "third"), "pass")
+    again = run(tmp_path, engine_with_tiers(tmp_path, {"second": "2"}), lines)
+    assert again["rerun"]["tiers"] == ["second", "third"]  # third needs second
+    assert again["rerun"]["kept"] == ["first"]
+    assert version_seen(again, "second") == "2"
+    assert again["tiers"]["first"] == first["tiers"]["first"]  # kept as it was
+    assert again["tiers"]["third"]["status"] == "pass"
+    untouched = run(tmp_path, engine_with_tiers(tmp_path, {}), lines)
+    assert untouched == again and "up to date" in lines[-1]
+
+
+def test_a_rerun_tier_that_now_fails_is_recorded_and_blocks_the_next(tmp_path):
+    """Shown to fail: a changed test that fails is not hidden by the kept result."""
+    lines: list[str] = []
+    run(tmp_path, engine_with_tiers(tmp_path, dict.fromkeys(("first", "second", "third"),
+                                                            "1")), lines)
+    again = run(tmp_path, engine_with_tiers(tmp_path, {"second": "broken"}), lines)
+    assert again["tiers"]["first"]["status"] == "pass"
+    assert again["tiers"]["second"]["status"] == "fail"
+    assert again["tiers"]["third"]["status"] == "not-run"
+
+
+def test_digests_follow_needs_and_shared_files(tmp_path):
+    engine = engine_with_tiers(tmp_path, dict.fromkeys(("first", "second", "third"), "1"))
+    before = tier_digests(engine.tier_dir, engine.plan())
+    (engine.tier_dir / "test_first.py").write_text(TIER_TEST.format(tier="first", version="2"))
+    assert changed_tiers(before, tier_digests(engine.tier_dir, engine.plan())) == [
+        "first", "second", "third"]
+    before = tier_digests(engine.tier_dir, engine.plan())
+    (engine.tier_dir / "test_third.py").write_text(TIER_TEST.format(tier="third", version="2"))
+    assert changed_tiers(before, tier_digests(engine.tier_dir, engine.plan())) == ["third"]
+    before = tier_digests(engine.tier_dir, engine.plan())
+    (engine.tier_dir / "test_helpers_shared.py").write_text("X = 1\n")  # no tier's own
+    assert changed_tiers(before, tier_digests(engine.tier_dir, engine.plan())) == [
+        "first", "second", "third"]
+    assert changed_tiers(None, before) == ["first", "second", "third"]
