@@ -24,6 +24,7 @@ from compat.load import LoadMeter, tier_from_report
 from compat.machine import machine_info
 from compat.matrix import Cell
 from compat.progress import Progress
+from compat.status import FAILED
 from compat.supervise import EXITED, INTERRUPTED, Interrupted, Outcome, interruptible, supervise
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,8 +73,9 @@ class CellRun:
 
 def suite_digest(engine: Engine) -> str:
     """Hash of the code a result depends on (compat.fingerprint.RESULT_CODE and the
-    engine's folder) but its tier tests, which are versioned per tier."""
-    return code_digest(REPO, engine.tier_dir.parent)
+    engine's folder and fixture builder) but its tier tests, which are versioned per tier."""
+    builder = (f"{engine.fixture.builder.replace('.', '/')}.py",) if engine.fixture else ()
+    return code_digest(REPO, engine.tier_dir.parent, builder)
 
 
 def platform_tag() -> str:
@@ -508,8 +510,6 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
     run.progress.done(phase, out.cause, ", ".join(f"{n} {t['status']}" for n, t in tiers.items()))
     return TierRun(tiers, out, shim_state, files, machine_load)
 
-
-FAILED = ("fail", "error", "diverged")
 
 
 def addressed_failures(tiers: dict[str, Any], candidates: list[str], engine: str | None = None

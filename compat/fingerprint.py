@@ -58,7 +58,9 @@ RESULT_CODE = (
     "compat/tierplugin.py", "compat/tomlcompat.py", "compat/engines/__init__.py",
     "compat/engines/base.py", "compat/engines/tiers.ini",
     "patches",  # the shims, applied inside cells
-    "fixtures",  # builders, the store and manifests; the fixture's bytes are inputs
+    # The fixture store and manifests (the fixture's bytes are inputs); each engine's
+    # builder module counts for its own engine only (code_digest's ``extra``).
+    "fixtures/__init__.py", "fixtures/manifest.py", "fixtures/store.py", "fixtures/speech.py",
 )
 CODE_SUFFIXES = (".py", ".ini", ".toml")
 
@@ -86,13 +88,15 @@ def is_tier_test(path: Path) -> bool:
     return path.name.startswith("test_") and path.suffix == ".py"
 
 
-def code_digest(root: Path, engine_dir: Path) -> str:
-    """The harness code above and the engine's folder, but its tier test files (those are
-    versioned per tier, :func:`tier_digests`): another engine's folder is not in it."""
+def code_digest(root: Path, engine_dir: Path, extra: tuple[str, ...] = ()) -> str:
+    """The harness code above, the engine's folder but its tier test files (those are
+    versioned per tier, :func:`tier_digests`) and ``extra`` (the engine's fixture builder):
+    another engine's files are not in it."""
     own = [p for p in _files(engine_dir, ".") if not is_tier_test(p)]
     sha = hashlib.sha256(engine_dir.name.encode())
     _hash(engine_dir, own, sha)
-    return _hash(root, [p for entry in RESULT_CODE for p in _files(root, entry)], sha)
+    return _hash(root, [p for entry in (*RESULT_CODE, *extra) for p in _files(root, entry)],
+                 sha)
 
 
 def tier_digests(tier_dir: Path, tiers: list[dict[str, Any]]) -> dict[str, str]:

@@ -27,8 +27,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from compat import diagnosis
+from compat.status import RAISED
 
-FAILED = ("fail", "error")
+FAILED = RAISED  # a divergence is not a packaging failure
 MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][A-Za-z0-9_]*)'")
 #: Import names whose distribution is called otherwise.
 MODULE_DISTRIBUTIONS = {"yaml": "PyYAML", "sklearn": "scikit-learn", "cv2": "opencv-python",

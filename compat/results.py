@@ -13,11 +13,9 @@ from typing import Any
 from compat import __version__
 from compat.atomicio import write_json_atomic
 from compat.matrix import ID_RULE, valid_id
+from compat.status import STATUSES
 
 SCHEMA = "xtts-compat/result/1"
-#: Tier statuses. ``diverged``: runs, but differs from the golden output. ``unverified``:
-#: runs, but no golden output for these inputs could judge it (the reason is kept).
-STATUSES = ("pass", "fail", "error", "skip", "not-run", "diverged", "unverified")
 
 
 def now() -> str:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import psutil
 
+from compat.status import INTERRUPTED  # noqa: F401  (a cell's outcome when stopped)
+
 #: How the command ended.
 EXITED, TIMEOUT, OOM, SIGNALLED = "exited", "timeout", "out-of-memory", "signal"
-#: A cell's outcome when the harness was stopped while it ran: not a verdict.
-INTERRUPTED = "interrupted"
 
 POLL_S = 0.25
 #: Seconds a stopped command's processes get to exit after SIGTERM, before SIGKILL.

@@ -20,13 +20,8 @@ from typing import Any
 import pytest
 
 from compat.atomicio import write_json_atomic
+from compat.status import ERROR, FAIL, NOT_RUN, PASS, REFINED, SKIP
 
-PASS, FAIL, ERROR, SKIP, NOT_RUN = "pass", "fail", "error", "skip", "not-run"
-#: A test may record ``record_property("verdict", ...)`` to refine a pass, worst first:
-#: ``diverged`` (runs, disagrees with the golden output; the reason in the property
-#: ``divergence``), ``unverified`` (runs, but nothing could judge it: no golden for these
-#: inputs; the reason in the property ``unverified``).
-REFINED = {"diverged": "divergence", "unverified": "unverified"}
 NOT_RUN_PREFIX = "not-run: "
 TRACEBACK_LINES = 40
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -68,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", type=Path, default=BASELINE)
     p.add_argument("--matrix", type=Path, default=None,
-                   help="matrix file (default: COMPAT_MATRIX, else the default selection of matrices/*.toml)")
+                   help="matrix file (default: COMPAT_MATRIX, else the default selection, "
+                        "matrices/*.toml)")
     p.add_argument("--results", type=Path, default=None,
                    help="results folder (default: COMPAT_RESULTS, else results/)")
     p.add_argument("--cell", action="append", default=[], help="only these cells (repeatable)")

@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from compat import engines
-from compat.report.model import VERDICTS, _version
+from compat.report.model import _version
+from compat.status import VERDICT_WORDS
 
-#: Verdicts, best first, and their colours.
-ORDER = VERDICTS
-COLOURS = ("#2e7d32", "#9ccc65", "#b0bec5", "#eceff1", "#fff176", "#90a4ae", "#ffb300",
-           "#e53935", "#6d4c41")
-LABELS = ("pass", "shims", "skip", "partial", "unverified", "host", "diverged", "fail",
-          "install")
+#: Verdicts, best first, their colours and short labels.
+ORDER = tuple(w.name for w in VERDICT_WORDS)
+COLOURS = tuple(w.colour for w in VERDICT_WORDS)
+LABELS = tuple(w.label for w in VERDICT_WORDS)
 
 
 def render(report: dict[str, Any], path: Path) -> Path:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat.report.model import DISPLAY, first_line, short_cause
-
-VERDICT_CLASS = {"pass": "pass", "pass-with-shims": "shimmed", "diverged": "diverged",
-                 "fail": "fail", "install-failed": "install-failed", "skip": "skip",
-                 "incomplete": "not-run", "unverified": "unverified", "interrupted": "not-run",
-                 "host-missing": "host-missing"}
+from compat.report.model import first_line, short_cause
+from compat.status import DISPLAY, VERDICT_CLASS
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:

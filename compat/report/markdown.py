@@ -8,16 +8,9 @@ from typing import Any
 from compat import engines
 from compat.load import BUSY_SHARE
 from compat.report.model import LINES, first_line, short_cause
+from compat.status import MARK, VERDICT_MARK
 
-MARK = {"pass": "✅ pass", "shimmed": "🩹 pass (shims)", "skip": "⏭️ skip",
-        "not-run": "· not run", "unverified": "❔ unverified", "diverged": "⚠️ diverged",
-        "host-missing": "🖥️ host missing", "fail": "❌ fail",
-        "install-failed": "📦 install failed"}
-VERDICT = {"pass": "✅ pass", "pass-with-shims": "🩹 pass with shims", "diverged": "⚠️ diverged",
-           "fail": "❌ fail", "install-failed": "📦 install failed", "skip": "⏭️ skipped",
-           "unverified": "❔ unverified", "host-missing": "🖥️ host prerequisite missing",
-           "incomplete": "· incomplete",
-           "interrupted": "⏸️ interrupted (no verdict: the run was stopped; rerun)"}
+VERDICT = VERDICT_MARK
 
 
 def _cell(text: Any) -> str:

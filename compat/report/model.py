@@ -15,23 +15,14 @@ from compat import diagnosis, engines, host, results
 from compat.engines import Engine
 from compat.machine import machine_key
 from compat.report.collect import Collection
+from compat.status import DISPLAY, FAILED, INTERRUPTED, VERDICTS
 
 SCHEMA = "xtts-compat/report/1"
 #: Every engine's tiers, in run order (each engine's result has its own subset).
 TIERS = engines.tier_names()[1:]
-#: Display statuses of a tier, best first. ``shimmed``: passes only with shims.
-DISPLAY = ("pass", "shimmed", "skip", "not-run", "unverified", "host-missing", "diverged",
-           "fail", "install-failed")
-FAILED = ("fail", "error", "diverged")
-#: Verdicts of a cell, best first. ``incomplete``: some tiers did not run, none failed.
-VERDICTS = ("pass", "pass-with-shims", "skip", "incomplete", "unverified", "host-missing",
-            "diverged", "fail", "install-failed")
 #: Every engine's release lines: {key: label}.
 LINES = {key: line.label for key, (_, line) in engines.all_lines().items()}
 TRACEBACK_TAIL = 1500
-#: Not a verdict: the harness was stopped (SIGTERM, SIGINT) while the cell ran; the next
-#: run reruns it. Shown and counted, never compared, recommended or put on the heatmap.
-INTERRUPTED = "interrupted"
 #: Not a timing: a busy machine does not make it busy.
 MEMORY_FIGURE = "peak_rss_mib"
 
