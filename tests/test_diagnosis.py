@@ -54,6 +54,15 @@ VERBATIM = [
      "transformers-needs-newer-torch"),
     ("ModuleNotFoundError", "No module named 'six'", "six-undeclared"),
     ("ModuleNotFoundError", "No module named 'click'", "click-undeclared"),
+    # Kokoro (compat/engines/kokoro/known_breakages.toml), from its matrix's cells.
+    ("AssertionError", "chunk 0: phonemes are a tuple, not a string: ('ˈola.', None); chunk 0: "
+     "length 0.20 s outside [0.21, 5.2] s for 17 tokens", "kokoro07-misaki-g2p-tuple"),
+    ("RuntimeError", "Numpy is not available", "kokoro-numpy2-old-torch"),
+    ("", "waveform relative error 0.0156 (tolerance 0.001); pipeline waveform relative error "
+     "0.0203 (tolerance 0.001)", "kokoro07-decoder-numerics"),
+    ("InstallError", "error: No solution found when resolving dependencies\n  cause: Because "
+     "kokoro==0.7.16 depends on numpy==1.26.4 and you require kokoro==0.7.16, we can conclude "
+     "that you require numpy==1.26.4.", "kokoro07-numpy-pin"),
 ]
 
 
@@ -89,6 +98,12 @@ def test_the_exception_type_must_match_too():
         == "cache-kwarg"
 
 
+def test_ids_are_unique_across_the_engines_knowledge_bases():
+    ids = [e.id for e in diagnosis.load()]
+    assert len(ids) == len(set(ids)) and {e.engine for e in diagnosis.load()} == {
+        "xtts", "kokoro"}
+
+
 def test_every_shim_named_by_an_entry_exists():
     named = {e.shim for e in diagnosis.load() if e.shim}
     assert named == set(patches.SHIMS)
@@ -122,9 +137,18 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"torch-torchaudio-cuda-mismatch"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "numpy": "2.0.2"}, {"numpy-abi"}),
+    # Kokoro's knowledge base, for Kokoro environments
+    ({"kokoro": "0.9.4", "misaki": "0.9.4", "transformers": "5.24.0", "torch": "2.9.1",
+      "numpy": "2.4.6"}, set()),
+    ({"kokoro": "0.9.4", "misaki": "0.9.4", "transformers": "4.46.2", "torch": "2.1.2",
+      "numpy": "2.4.6"}, {"kokoro-numpy2-old-torch"}),
+    ({"kokoro": "0.7.16", "misaki": "0.9.4", "transformers": "4.46.2", "torch": "2.5.1",
+      "numpy": "1.26.4"}, {"kokoro07-misaki-g2p-tuple", "kokoro07-decoder-numerics"}),
 ])
 def test_installed_versions_predict_the_breakages(versions, expected):
-    found = {e.id for e in diagnosis.load() if e.affected({"python": "3.11.7", **versions})}
+    engine = "kokoro" if "kokoro" in versions else "xtts"
+    found = {e.id for e in diagnosis.load(engine)
+             if e.affected({"python": "3.11.7", **versions})}
     # every finding doctor can predict is covered by one of these cases
     assert found == expected
 

@@ -123,7 +123,8 @@ def test_no_second_run_without_a_slowdown(monkeypatch, tmp_path):
 @pytest.mark.parametrize(("factor", "fails"), [(0.99, False), (1.01, True)])
 def test_the_threshold_never_goes_below_the_measured_spread(factor, fails):
     old = entry(fake_result("c", load_s=0.4), "o")["bench"]
-    new = entry(fake_result("c", load_s=0.4 * gate.compared_figures("xtts")["load_best_s"].spread * factor), "n")
+    spread = gate.compared_figures("xtts")["load_best_s"].spread
+    new = entry(fake_result("c", load_s=0.4 * spread * factor), "n")
     assert bool(gate.slowdowns("c", old, new["bench"], threshold=0.0)[1]) is fails
 
 
