@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from compat import engines, probe
-from compat.cellrun import REPO, CellRun, run_cell
+from compat import engines, paths, probe
+from compat.cellrun import CellRun, run_cell
 from compat.engines import get_engine
 from compat.install import InstallResult, uv_executable
 from compat.matrix import Cell
@@ -77,8 +77,7 @@ def run_here(python: str | None = None, *, results_dir: Path | None = None,
     info = inspect(python)
     cell = current_cell(python, info)
     run = CellRun(cell=cell, engine=get_engine(cell.engine),
-                  results_dir=results_dir or Path(os.environ.get("COMPAT_RESULTS",
-                                                                  REPO / "results")),
+                  results_dir=paths.results_dir(results_dir),
                   interpreter=python, venv=Path(info["prefix"]), backend="none",
                   progress=Progress(log, cell.id, 1, 1), force=force,
                   installer=nothing_installed, cell_python=Path(python),

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from compat import paths as folders
 from compat.atomicio import write_json_atomic, write_text_atomic
 from compat.report import heatmap, html, junit, markdown
 from compat.report.collect import collect
@@ -62,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", nargs="*", type=Path,
                         help="folders of result files, or result files (default: results/)")
-    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write (default: COMPAT_REPORTS, else reports/)")
     parser.add_argument("--no-heatmap", action="store_true")
     args = parser.parse_args(argv)
-    paths = args.results or [Path(os.environ.get("COMPAT_RESULTS", "results"))]
+    paths = args.results or [folders.results_dir()]
+    args.out = folders.reports_dir(args.out)
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         print(f"report: no such results folder or file: {', '.join(missing)}", file=sys.stderr)
