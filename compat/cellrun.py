@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import patches
-from compat import cellenv, diagnosis, engines, host, repair, results
+from compat import benchfigures, cellenv, crash, engines, host, repair, results, shimrounds
 from compat.engines import Engine
 from compat.fingerprint import changed_tiers, code_digest, fingerprint, tier_digests
 from compat.install import InstallResult, install, stamp, uv_executable
@@ -24,7 +24,6 @@ from compat.load import LoadMeter, tier_from_report
 from compat.machine import machine_info
 from compat.matrix import Cell
 from compat.progress import Progress
-from compat.status import FAILED
 from compat.supervise import EXITED, INTERRUPTED, Interrupted, Outcome, interruptible, supervise
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,6 +119,7 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
             progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
             return stored
         if rerunnable(stored, changed):
+            changed = with_failed_needs(run.engine, stored, changed)
             progress.log(f"{progress.prefix}: tier test(s) changed: rerunning "
                          f"{', '.join(changed)}; keeping {', '.join(kept(stored, changed))}")
             run = replace(run, only=tuple(changed))
@@ -135,6 +135,37 @@ def rerunnable(stored: dict[str, Any], changed: list[str]) -> bool:
     return (stored.get("outcome") == "completed"
             and tiers.get("install", {}).get("status") == "pass"
             and all(name in tiers for name in changed))
+
+
+def with_failed_needs(engine: Engine, stored: dict[str, Any], changed: list[str]) -> list[str]:
+    """The changed tiers, and for each one whose needs (transitively) did not all pass bare
+    in the stored result, every tier it needs: a tier run alone takes its needs as given
+    and would fail in their place, where a whole run marks it ``not-run`` bare behind the
+    failing need. Rerun together, the bare round and the shim rounds go as they did."""
+    needs = {t.name: t.needs for t in engine.tiers}
+    tiers = stored.get("tiers", {})
+
+    def bare_passed(name: str) -> bool:
+        tier = tiers.get(name, {})
+        first = tier.get("repaired") or tier.get("bare") or tier
+        return first.get("status") in ("pass", "diverged", "unverified")
+
+    def closure(name: str) -> list[str]:
+        found: list[str] = []
+        todo = list(needs.get(name, ()))
+        while todo:
+            need = todo.pop()
+            if need not in found:
+                found.append(need)
+                todo += needs.get(need, ())
+        return found
+
+    out = set(changed)
+    for name in changed:
+        chain = closure(name)
+        if not all(bare_passed(need) for need in chain):
+            out.update(chain)
+    return [t.name for t in engine.tiers if t.name in out]
 
 
 def kept(stored: dict[str, Any], changed: list[str]) -> list[str]:
@@ -218,7 +249,8 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str]) -> dict[str,
     finally:
         result["finished_at"] = results.now()
         results.write_result(run.results_dir, result)
-    progress.finish(summary_line(result))
+    if not run.only or result.get("outcome") != "completed":
+        progress.finish(summary_line(result))  # a partial run's line is the merged one
     return result
 
 
@@ -400,7 +432,7 @@ def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
         rounds.append((first, _run_tiers(run, result, first, tag)))
         rest = [s for s in plan["selected"] if s not in first]
-        left = addressed_failures(rounds[-1][1].tiers, rest, run.engine.name)
+        left = shimrounds.addressed_failures(rounds[-1][1].tiers, rest, run.engine.name)
         if left:
             plan["addressed_after_first_round"] = left
             rounds.append((plan["selected"], _run_tiers(run, result, plan["selected"], tag)))
@@ -512,23 +544,9 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
 
 
 
-def addressed_failures(tiers: dict[str, Any], candidates: list[str], engine: str | None = None
-                       ) -> dict[str, list[str]]:
-    """For each failed tier, the candidate shims whose signature (in the engine's knowledge
-    base) matches its error."""
-    found = {}
-    for name, tier in tiers.items():
-        if tier["status"] in FAILED:
-            shims = [s for s in diagnosis.shims_for(tier.get("exc_type"), tier.get("message"),
-                                                    engine) if s in candidates]
-            if shims:
-                found[name] = shims
-    return found
-
-
 def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     """Which shims apply in this cell, which failures they address, and whether to rerun."""
-    if not any(t["status"] in FAILED for t in tiers.values()):
+    if not shimrounds.any_failed(tiers):
         return {"rerun": False, "reason": "every tier passed bare: no shim needed"}
     out = subprocess.run([str(run.python), "-c",
                           "import json, patches; print(json.dumps(patches.selected()))"],
@@ -538,93 +556,27 @@ def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, IndexError):
         return {"rerun": False, "reason": f"could not ask the cell which shims apply: "
                                           f"{out.stderr.strip()[-300:]}"}
-    addressed = addressed_failures(tiers, selected, run.engine.name)
-    if not selected:
-        reason = "no shim applies to these versions"
-    elif not addressed:
-        reason = "no failure here is one a shim addresses"
-    else:
-        reason = "failures addressed by shims: rerun with them"
-    return {"rerun": bool(addressed), "selected": selected, "addressed": addressed,
-            "reason": reason}
+    return shimrounds.plan(tiers, selected, run.engine.name)
 
 
 def merge_rounds(rounds: list[tuple[list[str], TierRun]]) -> dict[str, Any]:
-    """Per tier: the status of the last round, the bare status, the shimmed status, and
-    the shims of the first round in which the tier passed (the fewest it needs)."""
-    def brief(tier: dict[str, Any]) -> dict[str, Any]:
-        return {k: tier[k] for k in ("status", "exc_type", "message", "reason") if k in tier}
-
-    bare, last = rounds[0][1].tiers, rounds[-1][1].tiers
-    merged = {}
-    for name in bare:
-        final = dict(last[name])
-        final["bare"] = brief(bare[name])
-        if len(rounds) > 1:
-            final["shimmed"] = brief(last[name])
-            passed = [shims for shims, r in rounds if r.tiers[name]["status"] == "pass"]
-            final["shims"] = passed[0] if passed else rounds[-1][0]
-        merged[name] = final
-    return merged
+    return shimrounds.merge_rounds([(shims, r.tiers) for shims, r in rounds])
 
 
 def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, Any]:
-    """Tier statuses from the plugin's report, completed by how the process ended.
-
-    A tier the process died in is an ``error`` naming the cause (segfault, timeout,
-    out of memory); tiers after it are ``not-run``.
-    """
+    """Tier statuses from the plugin's report, completed by how the process ended
+    (compat.crash)."""
     try:
         data = json.loads(report.read_text())
     except (OSError, ValueError):
         data = {"tiers": {}, "current": None}
-    tiers: dict[str, Any] = dict(data.get("tiers", {}))
-    current = data.get("current")
-    crashed = out.cause != EXITED
-    if not crashed and out.returncode not in (0, 1) and not any(
-            t.get("tests") for t in tiers.values()):
-        # pytest itself failed (usage error, collection error): say so on every tier.
-        crashed = True
-    if crashed:
-        died_in = current["tier"] if current else None
-        cause = {"timeout": "CellTimeout", "out-of-memory": "OutOfMemory",
-                 "signal": "CellCrashed"}.get(out.cause, "TierRunError")
-        after = False
-        for tier in engine.tiers:
-            state = tiers.get(tier.name, {"status": "not-run"})
-            if died_in is None and state.get("status") == "not-run" and not after:
-                died_in = tier.name
-            if tier.name == died_in:
-                test = current["test"] if current and current["tier"] == tier.name else None
-                last = [x for x in out.output_tail.splitlines() if x.strip()][-1:]
-                message = f"{out.detail}: {last[0].strip()}" if last else out.detail
-                tiers[tier.name] = results.tier_status(
-                    "error", exc_type=cause, message=message, test=test,
-                    traceback=out.output_tail[-4000:])
-                after = True
-            elif after:
-                tiers[tier.name] = results.tier_status(
-                    "not-run", reason=f"the cell's tier run ended early: {out.detail}")
-    return {t.name: tiers.get(t.name, results.tier_status("not-run", reason="no report"))
-            for t in engine.tiers}
+    return crash.attribute(engine, data, out)
 
 
 def bench_summary(path: Path, tiers: dict[str, Any], out: Outcome) -> dict[str, Any]:
-    """The benchmark figures of a cell: pytest-benchmark's means (with the spread) and
-    extra info, the figures tiers recorded as properties, and the cell's peak memory."""
-    summary: dict[str, Any] = {"peak_rss_mib": round(out.peak_rss / 2**20)}
+    """The benchmark figures of a cell (compat.benchfigures) from pytest-benchmark's file."""
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
         raw = {"benchmarks": []}
-    summary["benchmarks"] = [
-        {"name": b["name"], "mean_s": b["stats"]["mean"], "stddev_s": b["stats"]["stddev"],
-         "min_s": b["stats"]["min"], "rounds": b["stats"]["rounds"], **b.get("extra_info", {})}
-        for b in raw.get("benchmarks", [])]
-    for tier in tiers.values():
-        for test in tier.get("tests", []) if isinstance(tier, dict) else []:
-            for key, value in test.get("properties", {}).items():
-                if key.endswith(("_seconds", "_mib", "rtf")) and isinstance(value, (int, float)):
-                    name = f"{test['test']}.{key}"
-                    summary.setdefault("recorded", {})[name] = value
-    return summary
+    return benchfigures.summary(raw, tiers, out.peak_rss)

@@ -55,7 +55,9 @@ RESULT_CODE = (
     "compat/diagnosis.py", "compat/fingerprint.py", "compat/host.py", "compat/install.py",
     "compat/interpreters.py", "compat/load.py", "compat/machine.py", "compat/matrix.py",
     "compat/probe.py", "compat/repair.py", "compat/results.py", "compat/supervise.py",
-    "compat/tierplugin.py", "compat/tomlcompat.py", "compat/engines/__init__.py",
+    "compat/tierplugin.py", "compat/tomlcompat.py", "compat/status.py",
+    "compat/shimrounds.py", "compat/crash.py", "compat/benchfigures.py",
+    "compat/engines/__init__.py",
     "compat/engines/base.py", "compat/engines/tiers.ini",
     "patches",  # the shims, applied inside cells
     # The fixture store and manifests (the fixture's bytes are inputs); each engine's

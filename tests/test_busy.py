@@ -105,7 +105,7 @@ def test_the_gate_does_not_compare_busy_figures_and_says_so(tmp_path, monkeypatc
         write(folder, fake_result(old_id, load_s=0.4))
         write(folder, busy_result(new_id, load_s=2.4))
 
-    monkeypatch.setattr(gate, "run_cells", run_cells)
+    monkeypatch.setattr(gate.cli, "run_cells", run_cells)  # where the gate calls it
     matrix = tmp_path / "m.toml"
     matrix.write_text('[[cell]]\npython = "3.11"\ntts = "TTS==0.22.0"\ntorch = "2.1.2"\n'
                       'transformers = "4.35.2"\n')

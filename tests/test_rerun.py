@@ -90,3 +90,18 @@ def test_digests_follow_needs_and_shared_files(tmp_path):
     assert changed_tiers(before, tier_digests(engine.tier_dir, engine.plan())) == [
         "first", "second", "third"]
     assert changed_tiers(None, before) == ["first", "second", "third"]
+
+
+def test_a_changed_tier_whose_needs_failed_bare_reruns_with_them():
+    """A tier run alone takes its needs as given: where one failed bare (and passed only
+    with shims or a repair), the whole chain reruns, so the bare round fails where it did
+    and the shim and repair rounds go as they did."""
+    from compat.cellrun import with_failed_needs
+
+    shimmed = {"status": "pass", "bare": {"status": "fail"}}
+    stored = {"tiers": {"first": {"status": "pass"}, "second": shimmed,
+                        "third": {"status": "pass"}}}
+    assert with_failed_needs(FAKE, stored, ["third"]) == ["first", "second", "third"]
+    clean = {"tiers": dict.fromkeys(("first", "second", "third"), {"status": "pass"})}
+    assert with_failed_needs(FAKE, clean, ["third"]) == ["third"]
+    assert with_failed_needs(FAKE, stored, ["first"]) == ["first"]

@@ -1,0 +1,66 @@
+"""The shim rounds' policy, pure: which failures the applicable shims address (from the
+engine's knowledge base), whether to run the tiers again with them, and how the rounds
+merge into one status per tier (the bare one kept, and the fewest shims a tier passed
+with). The cell run (compat.cellrun) asks the cell which shims apply and runs the rounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compat import diagnosis
+from compat.status import FAILED
+
+#: One round: the shims applied, and the tier statuses it produced.
+Round = tuple[list[str], dict[str, Any]]
+
+
+def any_failed(tiers: dict[str, Any]) -> bool:
+    return any(t["status"] in FAILED for t in tiers.values())
+
+
+def addressed_failures(tiers: dict[str, Any], candidates: list[str], engine: str | None = None
+                       ) -> dict[str, list[str]]:
+    """For each failed tier, the candidate shims whose signature (in the engine's knowledge
+    base) matches its error."""
+    found = {}
+    for name, tier in tiers.items():
+        if tier["status"] in FAILED:
+            shims = [s for s in diagnosis.shims_for(tier.get("exc_type"), tier.get("message"),
+                                                    engine) if s in candidates]
+            if shims:
+                found[name] = shims
+    return found
+
+
+def plan(tiers: dict[str, Any], selected: list[str], engine: str | None = None
+         ) -> dict[str, Any]:
+    """Given the shims that apply in the cell, which failures they address and whether to
+    run the tiers again with them."""
+    addressed = addressed_failures(tiers, selected, engine)
+    if not selected:
+        reason = "no shim applies to these versions"
+    elif not addressed:
+        reason = "no failure here is one a shim addresses"
+    else:
+        reason = "failures addressed by shims: rerun with them"
+    return {"rerun": bool(addressed), "selected": selected, "addressed": addressed,
+            "reason": reason}
+
+
+def merge_rounds(rounds: list[Round]) -> dict[str, Any]:
+    """Per tier: the status of the last round, the bare status, the shimmed status, and
+    the shims of the first round in which the tier passed (the fewest it needs)."""
+    def brief(tier: dict[str, Any]) -> dict[str, Any]:
+        return {k: tier[k] for k in ("status", "exc_type", "message", "reason") if k in tier}
+
+    bare, last = rounds[0][1], rounds[-1][1]
+    merged = {}
+    for name in bare:
+        final = dict(last[name])
+        final["bare"] = brief(bare[name])
+        if len(rounds) > 1:
+            final["shimmed"] = brief(last[name])
+            passed = [shims for shims, tiers in rounds if tiers[name]["status"] == "pass"]
+            final["shims"] = passed[0] if passed else rounds[-1][0]
+        merged[name] = final
+    return merged

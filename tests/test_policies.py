@@ -1,0 +1,81 @@
+"""The pure policies of a cell run, on their own: crash attribution (which tier a dead
+process is blamed on), the shim rounds (plan and merge) and bench shaping. The real
+runs exercise them end to end (test_isolation, test_nox_e2e); here each rule is pinned."""
+
+from __future__ import annotations
+
+from fake_cells import FAKE
+
+from compat import benchfigures, crash, shimrounds
+from compat.supervise import EXITED, Outcome
+
+
+def outcome(cause: str = EXITED, returncode: int | None = 0, tail: str = "") -> Outcome:
+    return Outcome(cause, returncode, 1.0, 50 * 2**20, f"ended: {cause}", tail)
+
+
+def passed(*names: str) -> dict:
+    return {n: {"status": "pass", "tests": [{"test": f"test_{n}"}]} for n in names}
+
+
+def test_a_timeout_is_blamed_on_the_tier_it_was_in_and_the_rest_did_not_run():
+    report = {"tiers": passed("first"), "current": {"tier": "second", "test": "test_second"}}
+    tiers = crash.attribute(FAKE, report, outcome("timeout", None, "line\nlast words\n"))
+    assert tiers["first"]["status"] == "pass"
+    assert (tiers["second"]["status"], tiers["second"]["exc_type"]) == ("error", "CellTimeout")
+    assert tiers["second"]["test"] == "test_second"
+    assert tiers["second"]["message"] == "ended: timeout: last words"
+    assert tiers["third"]["status"] == "not-run"
+    assert "ended early" in tiers["third"]["reason"]
+
+
+def test_a_pytest_that_could_not_start_is_an_error_on_the_first_tier():
+    tiers = crash.attribute(FAKE, {"tiers": {}, "current": None},
+                            outcome(EXITED, 4, "ERROR: usage"))
+    assert (tiers["first"]["status"], tiers["first"]["exc_type"]) == ("error", "TierRunError")
+    assert [tiers[n]["status"] for n in ("second", "third")] == ["not-run", "not-run"]
+
+
+def test_a_clean_exit_keeps_the_report_as_it_is():
+    report = {"tiers": {**passed("first"), "second": {"status": "fail", "tests": [{}]}},
+              "current": None}
+    tiers = crash.attribute(FAKE, report, outcome(EXITED, 1))
+    assert [tiers[n]["status"] for n in ("first", "second", "third")] == [
+        "pass", "fail", "not-run"]
+
+
+def test_the_merged_tier_keeps_its_bare_status_and_the_fewest_shims_it_passed_with():
+    bare = {"load": {"status": "fail", "exc_type": "X", "message": "m"}, **passed("import")}
+    first = {"load": {"status": "fail"}, **passed("import")}
+    second = {**passed("load", "import")}
+    merged = shimrounds.merge_rounds([([], bare), (["a"], first), (["a", "b"], second)])
+    assert merged["load"]["status"] == "pass"
+    assert merged["load"]["bare"] == {"status": "fail", "exc_type": "X", "message": "m"}
+    assert merged["load"]["shims"] == ["a", "b"]
+    assert merged["import"]["shims"] == []  # passed bare: no shim needed
+    alone = shimrounds.merge_rounds([([], bare)])
+    assert "shims" not in alone["load"] and alone["load"]["status"] == "fail"
+
+
+def test_a_shim_round_runs_only_for_failures_a_shim_addresses():
+    beam = {"status": "fail", "exc_type": "ImportError",
+            "message": "cannot import name 'BeamSearchScorer' from 'transformers'"}
+    plan = shimrounds.plan({"import": beam}, ["beam_search", "weights_only"], "xtts")
+    assert plan["rerun"] and plan["addressed"] == {"import": ["beam_search"]}
+    assert not shimrounds.plan({"import": beam}, [], "xtts")["rerun"]
+    assert not shimrounds.plan({"import": beam}, ["beam_search"], "kokoro")["rerun"]
+    other = {"status": "fail", "exc_type": "ValueError", "message": "unknown"}
+    assert shimrounds.plan({"import": other}, ["beam_search"], "xtts")["reason"] == (
+        "no failure here is one a shim addresses")
+
+
+def test_bench_shaping_keeps_stats_extra_info_and_recorded_timings():
+    raw = {"benchmarks": [{"name": "test_bench_synth[cpu]", "extra_info": {"rtf": 2.0},
+                           "stats": {"mean": 0.5, "stddev": 0.1, "min": 0.4, "rounds": 5}}]}
+    tiers = {"synth": {"tests": [{"test": "test_a", "properties": {
+        "synth_seconds": 1.5, "codes": 12, "peak_mib": 300, "label": "x"}}]}}
+    out = benchfigures.summary(raw, tiers, 100 * 2**20)
+    assert out["peak_rss_mib"] == 100
+    assert out["benchmarks"] == [{"name": "test_bench_synth[cpu]", "mean_s": 0.5,
+                                  "stddev_s": 0.1, "min_s": 0.4, "rounds": 5, "rtf": 2.0}]
+    assert out["recorded"] == {"test_a.synth_seconds": 1.5, "test_a.peak_mib": 300}
