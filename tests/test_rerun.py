@@ -102,6 +102,6 @@ def test_a_changed_tier_whose_needs_failed_bare_reruns_with_them():
     stored = {"tiers": {"first": {"status": "pass"}, "second": shimmed,
                         "third": {"status": "pass"}}}
     assert with_failed_needs(FAKE, stored, ["third"]) == ["first", "second", "third"]
-    clean = {"tiers": dict.fromkeys(("first", "second", "third"), {"status": "pass"})}
+    clean = {"tiers": {key: {"status": "pass"} for key in ("first", "second", "third")}}
     assert with_failed_needs(FAKE, clean, ["third"]) == ["third"]
     assert with_failed_needs(FAKE, stored, ["first"]) == ["first"]
