@@ -72,8 +72,8 @@ def frozen_versions(freeze: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _fix_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, str],
-             engine: str | None = None) -> Fix | None:
+def _fixes_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, str],
+               engine: str | None = None) -> list[Fix]:
     exc_type, message = tier.get("exc_type") or "", tier.get("message") or ""
     entry = diagnosis.classify(exc_type, message, engine)
     first = (message.strip().splitlines() or [""])[0][:300]
@@ -82,22 +82,26 @@ def _fix_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, st
     if how.startswith("add:"):
         dist = how[len("add:"):]
         if canonicalize_name(dist) not in installed:
-            return Fix("add", dist, tier_name, found, first)
-        return None
+            return [Fix("add", dist, tier_name, found, first)]
+        return []
     if how.startswith("align:"):
+        # Both sides pinned: the target to the source's release, and the source to the
+        # version it had. A fresh resolution would otherwise move the source (torchaudio
+        # 2.11.1 beside torch 2.11.0 cannot load its library: measured on the canary).
         target, _, source = how[len("align:"):].partition("=")
         version = installed.get(canonicalize_name(source))
         if version:
             release = _release(version)
-            return Fix("pin", f"{target}=={release}", tier_name, found, first)
-        return None
+            return [Fix("pin", f"{target}=={release}", tier_name, found, first),
+                    Fix("pin", f"{source}=={release}", tier_name, found, first)]
+        return []
     match = MISSING_MODULE.search(message) if exc_type.endswith("ModuleNotFoundError") else None
     if match:
         module = match.group(1)
         dist = MODULE_DISTRIBUTIONS.get(module, module)
         if canonicalize_name(dist) not in installed:
-            return Fix("add", dist, tier_name, found, first)
-    return None
+            return [Fix("add", dist, tier_name, found, first)]
+    return []
 
 
 def _release(version: str) -> str:
@@ -118,10 +122,10 @@ def plan(tiers: Mapping[str, Mapping[str, Any]], freeze: Iterable[str],
     for name, tier in tiers.items():
         if tier.get("status") not in FAILED:
             continue
-        fix = _fix_for(name, tier, installed, engine)
-        if fix and fix.requirement not in done:
-            out.fixes.append(fix)
-            done.add(fix.requirement)
+        for fix in _fixes_for(name, tier, installed, engine):
+            if fix.requirement not in done:
+                out.fixes.append(fix)
+                done.add(fix.requirement)
     return out
 
 

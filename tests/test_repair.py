@@ -30,11 +30,14 @@ def test_an_undeclared_import_is_repaired_by_adding_it():
         ("add", "six", "six-undeclared")]
 
 
-def test_torch_is_pinned_to_torchaudios_release():
+def test_torch_is_pinned_to_torchaudios_release_and_torchaudio_stays_where_it_was():
+    """Both sides pinned: a fresh resolution with torch==2.11.0 alone picked torchaudio
+    2.11.1, whose library does not load beside torch 2.11.0 (measured on the canary)."""
     found = repair.plan({"import": MISMATCH}, FREEZE)
-    assert [f.requirement for f in found.fixes] == ["torch==2.11.0"]
-    reqs = repair.apply(["coqui-tts==0.28.0", "torch", "transformers"], found.fixes)
-    assert reqs == ["coqui-tts==0.28.0", "transformers", "torch==2.11.0"]
+    assert [f.requirement for f in found.fixes] == ["torch==2.11.0", "torchaudio==2.11.0"]
+    reqs = repair.apply(["coqui-tts==0.28.0", "torch", "transformers", "torchaudio"],
+                        found.fixes)
+    assert reqs == ["coqui-tts==0.28.0", "transformers", "torch==2.11.0", "torchaudio==2.11.0"]
 
 
 def test_an_unknown_missing_module_is_added_under_its_distribution_name():
