@@ -7,6 +7,9 @@
     nox -s report [-- DIR ...]          merge results into reports/ (after every matrix run)
     nox -s gate [-- --bump REQ --cell ID | --from-diff BASE | --update-baseline]
                                         fail on a regression against the baseline (exit 1)
+    nox -s bisect -- --cell ID --package NAME [--good V --bad V --tier T | --newest-good]
+    nox -s bisect -- --from-diff BASE | --good-lock F --bad-lock F
+                                        the release (or the set of packages) that broke it
     nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's own tests
@@ -67,6 +70,16 @@ def gate(session: nox.Session) -> None:
     code = run_gate.main(session.posargs)
     if code:
         raise SystemExit(code)  # keep 1 and 2 apart: nox itself would exit 1 for both
+
+
+@nox.session(python=False)
+def bisect(session: nox.Session) -> None:
+    """The release that broke it (-- --cell ID --package NAME [--good V --bad V --tier T])."""
+    from compat import culprit
+
+    code = culprit.main(session.posargs)
+    if code:
+        raise SystemExit(code)  # 1: no boundary found; 2: cannot run
 
 
 @nox.session(python=False)

@@ -113,8 +113,8 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     if stored and stored.get("outcome") == INTERRUPTED:
         progress.log(f"{progress.prefix}: the last run was interrupted before it finished; "
                      "rerunning it")
-    elif stored and stored.get("fingerprint") == fp and not run.force and not run.only:
-        changed = changed_tiers(stored.get("tier_digests"), digests)
+    elif stored and stored.get("fingerprint") == fp and not run.force:
+        changed = wanted_changes(run, stored, digests)
         if not changed:
             progress.finish(f"up to date ({path}); not rerun (pass --force to rerun)")
             return stored
@@ -123,9 +123,20 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
             progress.log(f"{progress.prefix}: tier test(s) changed: rerunning "
                          f"{', '.join(changed)}; keeping {', '.join(kept(stored, changed))}")
             run = replace(run, only=tuple(changed))
-            partial = _run_cell_fresh(run, fp, digests)
+            partial = _run_cell_fresh(run, fp, digests, partial=True)
             return _merge_partial(run, stored, partial, changed)
     return _run_cell_fresh(run, fp, digests)
+
+
+def wanted_changes(run: CellRun, stored: dict[str, Any], digests: dict[str, str]) -> list[str]:
+    """The tiers to run again for a stored result of the same fingerprint: of the tiers
+    wanted (``run.only``, else all), those whose test changed and those the stored run
+    left out (it ran only some: a culprit finder's trial, a confirming run)."""
+    names = [t.name for t in run.engine.tiers]
+    wanted = [n for n in names if not run.only or n in run.only]
+    covered = stored.get("only") or names
+    changed = changed_tiers(stored.get("tier_digests"), digests)
+    return [n for n in wanted if n in changed or n not in covered]
 
 
 def rerunnable(stored: dict[str, Any], changed: list[str]) -> bool:
@@ -205,17 +216,26 @@ def _merge_partial(run: CellRun, stored: dict[str, Any], partial: dict[str, Any]
     merged["artifacts"] = {**(stored.get("artifacts") or {}), **(partial.get("artifacts") or {})}
     merged["rerun"] = {"tiers": changed, "kept": kept(stored, changed),
                        "kept_from": stored.get("started_at")}
+    if stored.get("only"):  # a run of some tiers: the merge covers those and these
+        covered = set(stored["only"]) | set(changed)
+        merged["only"] = [t.name for t in run.engine.tiers if t.name in covered]
+        if len(merged["only"]) == len(run.engine.tiers):
+            del merged["only"]
     results.write_result(run.results_dir, merged)
     run.progress.finish(summary_line(merged))
     return merged
 
 
-def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str]) -> dict[str, Any]:
-    """Install and run the cell's tiers (``run.only``: just those); write the result."""
+def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: bool = False
+                    ) -> dict[str, Any]:
+    """Install and run the cell's tiers (``run.only``: just those); write the result.
+    ``partial``: a rerun of some tiers, merged into the stored result by the caller."""
     cell, progress = run.cell, run.progress
     py_version = interpreter_version(run.interpreter) if run.interpreter else None
     result = results.new_result(cell.as_dict(), fp, machine_info())
     result["tier_digests"] = digests
+    if run.only:  # the others are not-run "not selected": a later run completes them
+        result["only"] = [t.name for t in run.engine.tiers if t.name in run.only]
     result["python"] = {"requested": cell.python, "version": py_version,
                         "interpreter": run.interpreter, "platform": platform_tag()}
     result["environment"] = {**cellenv.cell_environment().record(),
@@ -249,7 +269,7 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str]) -> dict[str,
     finally:
         result["finished_at"] = results.now()
         results.write_result(run.results_dir, result)
-    if not run.only or result.get("outcome") != "completed":
+    if not partial or result.get("outcome") != "completed":
         progress.finish(summary_line(result))  # a partial run's line is the merged one
     return result
 

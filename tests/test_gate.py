@@ -217,6 +217,38 @@ def test_exit_codes_of_the_baseline_gate(tmp_path, capsys, monkeypatch):
     assert gate.main(["--no-such-option"]) == gate.CANNOT_RUN
 
 
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_a_failed_bump_asks_the_culprit_finder_and_keeps_its_exit_code(
+        opt_out, tmp_path, capsys, monkeypatch):
+    matrix = fake_matrix(tmp_path, ["old"])
+    asked = []
+
+    def run_cells(cells, folder, *, force, label, tiers=()):
+        for cell in cells:
+            write(folder, fake_result(cell.id, failing={"import": BEAM} if cell.id != "old"
+                                      else {}))
+
+    def find_for_gate(old, new, tier, results, **kw):
+        asked.append((old.id, new.id, tier, kw.get("trials_dir")))
+        return ["bisect: transformers: last good 4.56.2, first bad 4.57.1 (tier import)"]
+
+    from compat import culprit
+
+    monkeypatch.setattr(gate.cli, "run_cells", run_cells)
+    monkeypatch.setattr(culprit, "find_for_gate", find_for_gate)
+    code = gate.main(["--bump", "transformers==4.57.1", "--cell", "old", "--matrix",
+                      str(matrix), "--results", str(tmp_path / "gate"),
+                      *(["--no-bisect"] if opt_out else [])])
+    out = capsys.readouterr().out
+    assert code == gate.REGRESSION
+    if opt_out:
+        assert asked == [] and "first bad" not in out
+    else:
+        assert asked == [("old", "tts0.22.0-torch2.1.2-tf4.57.1-py3.11", "import",
+                          tmp_path / "gate")]
+        assert "first bad 4.57.1" in out
+
+
 @pytest.mark.e2e
 def test_the_smoke_cells_pass_the_gate_against_a_fresh_baseline(smoke_run, tmp_path):
     _, _, env = smoke_run
@@ -248,7 +280,7 @@ def test_a_downstream_bump_is_gated_from_its_git_diff(smoke_run, tmp_path):
         text = text.replace(old, new)
     (app / "requirements.txt").write_text(text)
     out = nox("-s", "gate", "--", "--from-diff", "HEAD", "--root", str(app), "--python", "3.11",
-              "--results", str(tmp_path / "gate"), env=env, timeout=2400)
+              "--results", str(tmp_path / "gate"), "--no-bisect", env=env, timeout=2400)
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert "torch 2.1.2 -> 2.5.1" in out.stdout and "transformers 4.35.2 -> 4.57.1" in out.stdout
     assert "BeamSearchScorer" in out.stdout and "needs shim beam_search" in out.stdout

@@ -75,14 +75,16 @@ def watched() -> set[str]:
     return {canonicalize_name(n) for n in engines.watched()}
 
 
-def pins_in(name: str, text: str) -> dict[str, str]:
-    """Exact pins of the watched distributions in one requirement file's text:
-    requirements*.txt or a constraints file, pyproject.toml ([project] dependencies), uv.lock."""
+def pins_in(name: str, text: str, *, every: bool = False) -> dict[str, str]:
+    """Exact pins of the watched distributions (``every``: of all) in one requirement
+    file's text: requirements*.txt or a constraints file, pyproject.toml ([project]
+    dependencies), uv.lock."""
     lines: list[str] = []
+    keep = (lambda _name: True) if every else (lambda n: n in watched())
     if name.endswith("uv.lock"):
         packages = tomllib.loads(text).get("package", [])
         return {canonicalize_name(p["name"]): p["version"] for p in packages
-                if canonicalize_name(p["name"]) in watched() and "version" in p}
+                if keep(canonicalize_name(p["name"])) and "version" in p}
     if name.endswith(".toml"):
         lines = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
     else:
@@ -96,7 +98,7 @@ def pins_in(name: str, text: str) -> dict[str, str]:
         except InvalidRequirement:
             continue
         specs = [s for s in req.specifier if s.operator in ("==", "===")]
-        if canonicalize_name(req.name) in watched() and specs:
+        if keep(canonicalize_name(req.name)) and specs:
             found[canonicalize_name(req.name)] = specs[0].version
     return found
 
@@ -111,7 +113,8 @@ def _git(root: Path, *args: str) -> str:
     return out.stdout
 
 
-def pins_from_diff(root: Path, base: str) -> tuple[dict[str, str], dict[str, str], list[str]]:
+def pins_from_diff(root: Path, base: str, *, every: bool = False
+                   ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """The watched pins at ``base`` and in the working tree, from the requirement files that
     changed between them (and the files' names)."""
     changed = [n for n in _git(root, "diff", "--name-only", base, "--", *REQUIREMENT_FILES,
@@ -125,8 +128,8 @@ def pins_from_diff(root: Path, base: str) -> tuple[dict[str, str], dict[str, str
             before = ""
         path = root / name
         after = path.read_text(encoding="utf-8") if path.exists() else ""
-        old.update(pins_in(name, before))
-        new.update(pins_in(name, after))
+        old.update(pins_in(name, before, every=every))
+        new.update(pins_in(name, after, every=every))
     return old, new, changed
 
 

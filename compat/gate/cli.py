@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from compat import paths
+from compat.engines import get_engine
 from compat.gate.baseline import BASELINE, read_baseline, update_baseline
 from compat.gate.bumps import bump, cell_from_pins, pins_from_diff
 from compat.gate.output import CANNOT_RUN, OK, _undecided, busy_note, publish, render
@@ -85,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
                    help="slowdown that fails the gate, beyond the measured spread (0.25 = 25%%)")
     p.add_argument("--no-force", action="store_true",
                    help="bump mode: reuse current results instead of rerunning both cells")
+    p.add_argument("--no-bisect", action="store_true",
+                   help="bump mode: on a regression, do not search for the release that "
+                        "caused it (nox -s bisect)")
     return p
 
 
@@ -164,6 +168,23 @@ def _baseline_gate(args: argparse.Namespace) -> int:
     return code
 
 
+def culprit_lines(args: argparse.Namespace, old: Cell, new: Cell, changes: list[Change],
+                  results_dir: Path) -> list[str]:
+    """On a regressed tier, the culprit finder's answer: which release of which moved
+    package changed it (its trials reuse the two cells' results, run in ``results_dir``)."""
+    names = [t.name for t in get_engine(new.engine).tiers]
+    regressed = sorted({c.tier for c in changes if c.regression and c.tier in names},
+                       key=names.index)
+    if not regressed or args.no_bisect:
+        return []
+    from compat import culprit
+
+    print(f"gate: tier {regressed[0]} regressed; searching for the release that did it "
+          "(--no-bisect to skip)", flush=True)
+    return culprit.find_for_gate(old, new, regressed[0], results_dir / "bisect",
+                                 trials_dir=results_dir)
+
+
 def _bump_gate(args: argparse.Namespace) -> int:
     if args.from_diff:
         old_pins, new_pins, files = pins_from_diff(args.root.resolve(), args.from_diff)
@@ -213,6 +234,7 @@ def _bump_gate(args: argparse.Namespace) -> int:
             notes.append(f"note: the current cell {old.id} itself differs from the baseline "
                          f"({len(drift)} change(s)); run the plain gate to see them")
     notes.append(f"full report of both cells: {results_dir / 'report' / 'compat-report.md'}")
+    notes += culprit_lines(args, old, new, changes, results_dir)
     text, md = render(changes + slow, ratios, notes)
     return publish(text, md, sum(c.regression for c in changes + slow), _undecided(changes))
 

@@ -41,6 +41,8 @@ class Collection:
     problems: list[dict[str, str]] = field(default_factory=list)
     #: Older results of the same cell on the same machine, replaced by a newer one.
     superseded: list[str] = field(default_factory=list)
+    #: The culprit finder's answers (``<folder>/bisect/*.json``), newest last.
+    boundaries: list[dict[str, Any]] = field(default_factory=list)
 
 
 def result_files(paths: Iterable[Path]) -> list[Path]:
@@ -87,4 +89,23 @@ def collect(paths: Iterable[Path]) -> Collection:
         else:
             found.superseded.append(str(path))
     found.results = sorted(newest.values(), key=lambda r: (r.data["cell"]["id"], r.key[0]))
+    found.boundaries = answers(paths)
     return found
+
+
+BISECT_SCHEMA = "xtts-compat/bisect/1"
+
+
+def answers(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """The culprit finder's answers beside the results (``bisect/*.json`` of each folder);
+    an unreadable one is left out (it is the finder's scratch, not a verdict)."""
+    found = []
+    for path in paths:
+        for file in sorted(Path(path).glob("bisect/*.json")) if Path(path).is_dir() else []:
+            try:
+                data = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("schema") == BISECT_SCHEMA:
+                found.append(data)
+    return sorted(found, key=lambda a: a.get("finished_at") or "")

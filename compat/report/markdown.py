@@ -130,6 +130,38 @@ def pins(recommended: list[dict[str, Any]], level: str = "##") -> list[str]:
     return out
 
 
+def boundaries(rows: list[dict[str, Any]]) -> list[str]:
+    """The culprit finder's answers: which release of which package changed which tier."""
+    if not rows:
+        return []
+    out = ["## Boundaries", "",
+           "Found by `nox -s bisect`: the release where a tier's verdict changes, with the "
+           "other packages of the cell as they were.", "",
+           "| Package | Last good | First bad | Cell | Tier | Change | Error | Diagnosis |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        known = r["diagnosis"]
+        if known != "unclassified":
+            known += "" if r["agrees"] else " (**stated boundary disagrees**)"
+        also = f" (with {', '.join(f'{k} {v}' for k, v in r['with'].items())})" \
+            if r["with"] else ""
+        out.append(f"| {r['package']}{also} | {r['last_good']} | {r['first_bad']}"
+                   f"{'' if r['exact'] else ' (range: skipped releases between)'} | "
+                   f"`{r['cell']}` | {r['tier']} | {r['change']} | "
+                   f"{r['error'][:160].replace('|', '/')} | {known} |")
+    for r in rows:
+        if r.get("newest_good"):
+            out.append(f"\nNewest {r['package']} that works with `{r['cell']}` "
+                       f"(tier {r['tier']}): **{r['newest_good']}**.")
+        if r["disagreement"]:
+            out.append(f"\n- Knowledge base disagrees: {r['disagreement']}")
+        if r["draft"]:
+            out += ["", f"Draft entry for {r['package']} {r['first_bad']} (complete it in the "
+                    "engine's `known_breakages.toml`):", "", "```toml", r["draft"].rstrip(),
+                    "```"]
+    return [*out, ""]
+
+
 def render(report: dict[str, Any]) -> str:
     entries, tiers = report["entries"], report["tiers"]
     several = len(report["machines"]) > 1
@@ -162,6 +194,7 @@ def render(report: dict[str, Any]) -> str:
         out += pins([p for p in report["recommended"] if p["line"] in
                      {line.key for line in engine.lines}], "###")
         out.append("")
+    out += boundaries(report.get("boundaries", []))
     if report["problems"]:
         out += ["", "## Result files skipped", ""]
         out += [f"- `{p['path']}`: {p['problem']}" for p in report["problems"]]

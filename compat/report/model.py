@@ -346,11 +346,42 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "tiers": list(TIERS),
         "entries": entries,
         "recommended": recommended_pins(entries),
+        "boundaries": boundaries(collection.boundaries),
         "problems": problems,
         "superseded": collection.superseded,
         "summary": {v: sum(e["verdict"] == v for e in entries)
                     for v in (*VERDICTS, INTERRUPTED)},
     }
+
+
+def boundaries(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per boundary the culprit finder found: package, last good, first bad, tier,
+    the error and the knowledge base's word (or ``unclassified``, with a draft entry)."""
+    rows = []
+    for answer in found:
+        parts = answer.get("boundaries") or [answer]
+        for part in parts:
+            if "first_bad" not in part:
+                continue
+            bad = part.get("bad_state") or {}
+            word = part.get("explain") or {}
+            error = (f"{bad.get('exc_type')}: {bad.get('message', '')}" if bad.get("exc_type")
+                     else bad.get("message", ""))
+            rows.append({
+                "cell": answer.get("cell", ""), "package": part.get("package") or
+                answer.get("package", ""), "tier": answer.get("tier", ""),
+                "last_good": part["last_good"], "first_bad": part["first_bad"],
+                "exact": not part.get("undecided"),
+                "newest_good": answer.get("newest_good"),
+                "with": part.get("with") or {},
+                "change": f"{(part.get('good_state') or {}).get('key', '?')} -> "
+                          f"{bad.get('key', '?')}",
+                "error": first_line(error), "diagnosis": word.get("entry") or
+                diagnosis.UNCLASSIFIED, "agrees": word.get("agrees"),
+                "disagreement": word.get("disagreement", ""), "draft": word.get("draft", ""),
+                "trials": len(answer.get("trials", [])),
+            })
+    return rows
 
 
 def short_cause(failure: dict[str, Any]) -> str:
