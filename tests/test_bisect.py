@@ -292,12 +292,23 @@ def test_a_good_end_that_is_bad_cannot_run(toy, capsys):
     assert code == cli.CANNOT_RUN and "does not pin nopkg" in capsys.readouterr().err
 
 
-def test_newest_good_names_the_newest_release_that_still_works(toy):
+def test_newest_good_names_the_newest_release_that_still_works(toy, capsys):
+    from compat import report
+
+    folder = toy / "results"
     code = cli.main(["--cell", TOY_CELL.id, "--package", "toylib", "--newest-good", "--tier",
-                     "synth", "--results", str(toy)],
+                     "synth", "--results", str(folder / "bisect")],
                     runner=fake_runner(toylib_breaks_at("1.16"), []), fetch=fetch_toy)
-    answer = json.loads(next(toy.glob("*.json")).read_text())
+    answer = json.loads(next((folder / "bisect").glob("*.json")).read_text())
     assert code == cli.OK and answer["newest_good"] == "1.15"
+    written = report.write([folder], toy / "out", heat=False)
+    assert written["newest_good"][0]["newest_good"] == "1.15"
+    md = (toy / "out" / "compat-report.md").read_text()
+    assert "Newest toylib that works with" in md and "**1.15**; 1.16 is the first" in md
+    code = cli.main(["--cell", TOY_CELL.id, "--package", "toylib", "--newest-good",
+                     "--results", str(folder)], runner=fake_runner(toylib_breaks_at("1.16"), []),
+                    fetch=fetch_toy)
+    assert code == cli.CANNOT_RUN and "--newest-good needs --tier" in capsys.readouterr().err
 
 
 def pair_truth(pins):

@@ -105,3 +105,31 @@ def test_a_changed_tier_whose_needs_failed_bare_reruns_with_them():
     clean = {"tiers": {key: {"status": "pass"} for key in ("first", "second", "third")}}
     assert with_failed_needs(FAKE, clean, ["third"]) == ["third"]
     assert with_failed_needs(FAKE, stored, ["first"]) == ["first"]
+
+
+def run_only(tmp_path: Path, engine, lines: list[str], only: tuple[str, ...]) -> dict:
+    cell = Cell(id="fake-rerun", python="3.11", tts="TTS==0.22.0", torch="2.1.2",
+                transformers="4.35.2", engine="fake")
+    return run_cell(CellRun(cell=cell, engine=engine, results_dir=tmp_path / "results",
+                            interpreter=sys.executable, venv=Path(sys.prefix), backend="uv",
+                            progress=Progress(lines.append, cell.id, 1, 1),
+                            installer=fake_install, only=only))
+
+
+def test_a_run_of_some_tiers_is_current_for_those_and_completed_by_a_later_run(tmp_path):
+    """The culprit finder's trials (matrix --tiers): a result that ran the tiers wanted is
+    read, not rerun; one that left tiers out says so, and a whole run completes it."""
+    engine = engine_with_tiers(tmp_path, {"first": "1", "second": "1", "third": "1"})
+    lines: list[str] = []
+    some = run_only(tmp_path, engine, lines, ("first",))
+    assert some["only"] == ["first"] and some["tiers"]["first"]["status"] == "pass"
+    assert some["tiers"]["third"]["status"] == "not-run"
+    again = run_only(tmp_path, engine, lines, ("first",))
+    assert again["started_at"] == some["started_at"] and "up to date" in lines[-1]
+    more = run_only(tmp_path, engine, lines, ("first", "second"))  # second not run yet
+    assert more["rerun"]["tiers"][-1] == "second" and more["only"] == ["first", "second"]
+    assert more["tiers"]["second"]["status"] == "pass"
+    whole = run(tmp_path, engine, lines)
+    assert "only" not in whole and whole["tiers"]["third"]["status"] == "pass"
+    run(tmp_path, engine, lines)
+    assert "up to date" in lines[-1]

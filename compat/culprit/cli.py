@@ -243,7 +243,11 @@ def _boundary(cell: Cell, package: str, boundary: search.Boundary, states: dict[
 def _newest_good(args: argparse.Namespace, trials: Trials, answer: dict[str, Any],
                  package: str, candidates: list[str]) -> dict[str, Any]:
     good = candidates[0]
-    tier = args.tier or engines.get_engine(trials.base.engine).tiers[-1].name
+    if not args.tier:
+        names = [t.name for t in engines.get_engine(trials.base.engine).tiers]
+        raise BisectError(f"--newest-good needs --tier: which tier must still behave as "
+                          f"{answer['package']} {good} does (one of {', '.join(names)})")
+    tier = args.tier
     trials.tier = tier
     answer["tier"] = tier
     good_state = trials.state({package: good}, f"{package}=={good} (good end)")
@@ -344,11 +348,12 @@ def _culprit_releases(trials: Trials, base: Cell, name: str, good: str, bad: str
         return {**out, "found": False, "reason": str(exc)}
     out.update(candidates=candidates, yanked=yanked)
     states: dict[str, State] = {}
+    beside = f" with {', '.join(f'{k}=={v}' for k, v in others.items())}" if others else ""
 
     def judged(version: str) -> str:
         if version not in states:
             states[version] = trials.state({**start, **others, name: version},
-                                           f"{name}=={version}", follow=False)
+                                           f"{name}=={version}{beside}", follow=False)
         return _judge_key(good_state)(states[version])
 
     if judged(good) != search.GOOD:

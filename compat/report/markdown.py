@@ -130,6 +130,21 @@ def pins(recommended: list[dict[str, Any]], level: str = "##") -> list[str]:
     return out
 
 
+def newest(rows: list[dict[str, Any]]) -> list[str]:
+    """Exact recommended pins: the newest release that still behaves as the good one."""
+    if not rows:
+        return []
+    out = ["## Newest releases that still work", "",
+           "Found by `nox -s bisect -- --newest-good`: with the cell's other pins as they are.",
+           ""]
+    for r in rows:
+        after = f"; {r['first_bad']} is the first that does not" if r.get("first_bad") else \
+            "; it is the newest on the index"
+        out.append(f"- Newest {r['package']} that works with `{r['cell']}` (tier {r['tier']}, "
+                   f"as {r['good']} does: {r['state']}): **{r['newest_good']}**{after}.")
+    return [*out, ""]
+
+
 def boundaries(rows: list[dict[str, Any]]) -> list[str]:
     """The culprit finder's answers: which release of which package changed which tier."""
     if not rows:
@@ -150,9 +165,6 @@ def boundaries(rows: list[dict[str, Any]]) -> list[str]:
                    f"`{r['cell']}` | {r['tier']} | {r['change']} | "
                    f"{r['error'][:160].replace('|', '/')} | {known} |")
     for r in rows:
-        if r.get("newest_good"):
-            out.append(f"\nNewest {r['package']} that works with `{r['cell']}` "
-                       f"(tier {r['tier']}): **{r['newest_good']}**.")
         if r["disagreement"]:
             out.append(f"\n- Knowledge base disagrees: {r['disagreement']}")
         if r["draft"]:
@@ -194,6 +206,7 @@ def render(report: dict[str, Any]) -> str:
         out += pins([p for p in report["recommended"] if p["line"] in
                      {line.key for line in engine.lines}], "###")
         out.append("")
+    out += newest(report.get("newest_good", []))
     out += boundaries(report.get("boundaries", []))
     if report["problems"]:
         out += ["", "## Result files skipped", ""]

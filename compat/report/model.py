@@ -347,6 +347,7 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "entries": entries,
         "recommended": recommended_pins(entries),
         "boundaries": boundaries(collection.boundaries),
+        "newest_good": newest_good(collection.boundaries),
         "problems": problems,
         "superseded": collection.superseded,
         "summary": {v: sum(e["verdict"] == v for e in entries)
@@ -382,6 +383,16 @@ def boundaries(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "trials": len(answer.get("trials", [])),
             })
     return rows
+
+
+def newest_good(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The exact recommended pins of ``nox -s bisect -- --newest-good``: per cell and
+    package, the newest release whose tier still behaves as the good one's."""
+    return [{"cell": a["cell"], "package": a["package"], "tier": a.get("tier", ""),
+             "good": a["good"], "newest_good": a["newest_good"],
+             "state": ((a.get("good_state") or a.get("state") or {}).get("key", "")),
+             "first_bad": a.get("first_bad")}
+            for a in found if a.get("mode") == "newest-good" and a.get("newest_good")]
 
 
 def short_cause(failure: dict[str, Any]) -> str:
