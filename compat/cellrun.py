@@ -538,7 +538,8 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
         cmd += ["--benchmark-json", str(run.work_dir / files["benchmark"])]
     phase = (f"tiers with shims {', '.join(shims)}" if shims else "tiers") + (
         " (repaired environment)" if env_tag else "")
-    run.progress.phase(phase, ", ".join(t.name for t in engine.tiers))
+    run.progress.phase(phase, ", ".join(t.name for t in engine.tiers
+                                        if not run.only or t.name in run.only))
 
     def echo(line: str) -> None:
         if "::" in line and PROGRESS_LINE.search(line):
