@@ -83,6 +83,26 @@ def bisect(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def kb(session: nox.Session) -> None:
+    """The knowledge bases as data (-- check | -- draft CELL [--results DIR])."""
+    from compat import kb as knowledge
+
+    code = knowledge.main(session.posargs)
+    if code:
+        raise SystemExit(code)  # 1: drafts printed or a knowledge base is wrong; 2: cannot run
+
+
+@nox.session(python=False)
+def explore(session: nox.Session) -> None:
+    """Regenerate matrices/explore.toml from the releases' metadata (-- --regenerate)."""
+    from compat import explore as exploration
+
+    code = exploration.main(session.posargs)
+    if code:
+        raise SystemExit(code)
+
+
+@nox.session(python=False)
 def doctor(session: nox.Session) -> None:
     """What will break in an existing environment (-- --python PATH [--json] [--verify])."""
     from compat import doctor as run_doctor

@@ -68,6 +68,14 @@ class Breakage:
         type_ok = not self.exc_type or bool(self._type_re.search(exc_type or ""))
         return type_ok and self._message_re.search(message or "") is not None
 
+    def example(self) -> tuple[str, str]:
+        """The entry's own verbatim ``error`` as (exception type, message): "Type: text",
+        or the whole line as the message when it names no type (an install failure takes
+        the first type the entry allows)."""
+        kind, _, rest = self.error.partition(": ")
+        exc_type, message = (kind.rsplit(".", 1)[-1], rest) if rest else ("", self.error)
+        return exc_type or self.exc_type.split("|")[0], message
+
     @property
     def remedy(self) -> str:
         """One line: the shim that fixes it, else the pin that avoids it."""
@@ -149,6 +157,29 @@ def parse(text: str, source: str = FILE_NAME, engine: str = "") -> tuple[Breakag
         except re.error as exc:
             raise KnowledgeBaseError(f"{where}: bad regular expression: {exc}") from None
     return tuple(entries)
+
+
+def render_entry(fields: dict[str, Any]) -> str:
+    """One ``[[breakage]]`` entry in the knowledge base's own TOML, fields in their order
+    (``affects`` a list of tables): what the culprit finder's and ``kb draft``'s drafts
+    are written with, so a draft always parses (a test checks)."""
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join("{ " + ", ".join(f"{key(k)} = {json.dumps(x)}"
+                                                     for k, x in alt.items()) + " }"
+                                   for alt in v) + "]"
+        return json.dumps(v)  # a JSON string is a TOML basic string
+
+    def key(name: str) -> str:
+        return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+    lines = ["[[breakage]]"]
+    for name in (*FIELDS, *OPTIONAL):
+        if name in fields and (name in FIELDS or fields[name]):
+            lines.append(f"{name} = {value(fields[name])}")
+    return "\n".join(lines) + "\n"
 
 
 def knowledge_bases() -> dict[str, Path]:

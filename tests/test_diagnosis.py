@@ -76,9 +76,7 @@ def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
 def test_every_entry_is_exercised_and_its_own_error_classifies_to_it():
     assert {v[2] for v in VERBATIM} == {e.id for e in diagnosis.load()}
     for entry in diagnosis.load():
-        kind, _, rest = entry.error.partition(": ")
-        exc_type, message = (kind.rsplit(".", 1)[-1], rest) if rest else ("", entry.error)
-        assert diagnosis.classify(exc_type or entry.exc_type.split("|")[0], message) == entry
+        assert diagnosis.classify(*entry.example()) == entry
 
 
 @pytest.mark.parametrize(("exc_type", "message"), [

@@ -1,0 +1,51 @@
+"""The exploratory matrix's generator: edges from fake metadata, a fake resolver, the
+file it writes (a valid matrix, ids that keep extras apart, refusals named)."""
+
+from __future__ import annotations
+
+from compat import explore
+from compat.matrix import load_matrices
+
+FORK = explore.ReleaseMeta("coqui-tts", "0.27.5", ">=3.10,<3.15", ("codec", "dev", "ja"))
+ORIGINAL = explore.ReleaseMeta("TTS", "0.22.0", ">=3.9.0,<3.12")
+
+
+def fake_resolve(edge):
+    if edge.extra == "ja":
+        return "No solution found when resolving dependencies: cutlet needs mecab"
+    low = edge.resolution.startswith("lowest")
+    return {"torch": "2.1.0" if low else "2.11.0", "transformers": "4.57.1" if low else "5.24.0",
+            "torchaudio": "2.1.0" if low else "2.11.0"}
+
+
+def test_edges_cover_lowest_highest_each_python_and_each_extra():
+    found = [(e.meta.distribution, e.python, e.label) for e in explore.edges([FORK, ORIGINAL])]
+    assert ("coqui-tts", "3.10", "lowest") in found
+    assert [p for d, p, label in found if d == "coqui-tts" and label == "highest"] == [
+        "3.10", "3.11", "3.12", "3.13"]
+    assert ("coqui-tts", "3.13", "highest-codec") in found
+    assert not any("dev" in label for _, _, label in found)  # a development extra
+    assert [(p, label) for d, p, label in found if d == "TTS"] == [
+        ("3.10", "highest"), ("3.11", "highest")]  # the original: highest, Python < 3.12
+
+
+def test_the_generated_file_is_a_valid_matrix_with_refusals_named(tmp_path):
+    planned = explore.plan(explore.edges([FORK, ORIGINAL]), fake_resolve)
+    text = explore.render(planned)
+    assert "coqui-tts[ja]==0.27.5 on Python 3.13 (highest-ja): No solution found" in text
+    path = tmp_path / "explore.toml"
+    path.write_text(text)
+    matrix = load_matrices([path])
+    ids = [c.id for c in matrix.cells]
+    assert len(ids) == len(set(ids)) == len(planned.cells)
+    codec = [c for c in matrix.cells if "extra-codec" in c.tags]
+    assert len(codec) == 1 and codec[0].id.endswith("-xcodec")
+    assert all("explore" in c.tags for c in matrix.cells)
+    low = [c for c in matrix.cells if "lowest" in c.tags]
+    assert [(c.torch, c.transformers, c.python) for c in low] == [("2.1.0", "4.57.1", "3.10")]
+
+
+def test_stacks_that_resolve_the_same_are_one_cell():
+    twice = explore.plan(explore.edges([FORK, FORK]), fake_resolve)
+    once = explore.plan(explore.edges([FORK]), fake_resolve)
+    assert len(twice.cells) == len(once.cells)
