@@ -2,18 +2,18 @@
 of what each release's own metadata allows, generated rather than written by hand, so a
 new release is one command (``nox -s explore -- --regenerate``).
 
-For every release of the fork (``coqui-tts`` 0.22.1 onwards) and of the original ``TTS``
-(0.21.x, 0.22.0): the release's ``Requires-Python`` and extras from its wheel's metadata,
-then uv's resolver (``uv pip compile --resolution lowest-direct`` and ``highest``) for the
-torch and transformers it allows.
+For every release an engine's lines declare (``Line.explore``: first, last): the release's
+``Requires-Python`` and extras from its wheel's metadata, then uv's resolver (``uv pip
+compile --resolution lowest-direct`` and ``highest``) for the torch and transformers it
+allows.
 
 - ``lowest``: the lowest torch and transformers, on the lowest Python it allows;
 - ``highest``: the highest, on each Python from 3.10 to 3.13 it allows;
 - each extra: the highest, on the highest Python, with the extra installed.
 
-The original ``TTS`` gets ``highest`` only (the newest torch and transformers it installs
-with). Stacks that resolve the same are one cell; a stack the resolver refuses is left out
-and named in the file's header. The planning is pure (tested with fake metadata and a fake
+A line no longer released (``Line.explore_highest_only``) gets ``highest`` only: the
+newest torch and transformers it installs with. Stacks that resolve the same are one
+cell; a stack the resolver refuses is left out and named in the file's header. The planning is pure (tested with fake metadata and a fake
 resolver); the metadata and the resolver need the index.
 """
 
@@ -41,8 +41,14 @@ from compat.install import uv_executable
 from compat.matrix import Cell
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
-#: What is explored: the distribution, the first release, the last (None: the newest).
-LINES = (("coqui-tts", "0.22.1", None), ("TTS", "0.21.0", "0.22.0"))
+
+
+def explored_lines() -> list[tuple[str, str, str | None, bool]]:
+    """(distribution, first, last, highest only) of every engine line that is explored."""
+    from compat import engines
+
+    return [(line.distribution, *line.explore, line.explore_highest_only)
+            for _, line in engines.all_lines().values() if line.explore]
 #: Extras that install nothing a tier exercises on CPU, or other engines' tools.
 SKIP_EXTRAS = {"dev", "docs", "test", "tests", "notebooks", "all"}
 #: The tiers that decide whether a stack works: what exploration runs by default.
@@ -92,7 +98,7 @@ class Edge:
 Resolve = Callable[[Edge], "dict[str, str] | str"]
 
 
-def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = ("TTS",)) -> list[Edge]:
+def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = ()) -> list[Edge]:
     """The stacks to explore for each release (see the module's docstring)."""
     out: list[Edge] = []
     for meta in metas:
@@ -229,7 +235,10 @@ def uv_resolve(edge: Edge) -> dict[str, str] | str:
 def generate(out: Path, cache: Path, say: Callable[[str], None] = print) -> Plan:
     """Read every release's metadata, resolve its edges, write ``out``."""
     metas: list[ReleaseMeta] = []
-    for distribution, first, last in LINES:
+    original = []
+    for distribution, first, last, highest_only in explored_lines():
+        if highest_only:
+            original.append(distribution)
         versions = release_versions(distribution, first, last)
         say(f"explore: {distribution}: {len(versions)} releases ({versions[0]} to "
             f"{versions[-1]})")
@@ -238,7 +247,7 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print) -> Plan
                 metas.append(metadata(distribution, version, cache))
             except (index.ReleaseError, OSError, StopIteration, zipfile.BadZipFile) as exc:
                 say(f"explore: {distribution} {version}: no metadata ({exc}); left out")
-    todo = edges(metas)
+    todo = edges(metas, original)
     done = 0
 
     def resolve(edge: Edge) -> dict[str, str] | str:

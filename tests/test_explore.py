@@ -19,7 +19,8 @@ def fake_resolve(edge):
 
 
 def test_edges_cover_lowest_highest_each_python_and_each_extra():
-    found = [(e.meta.distribution, e.python, e.label) for e in explore.edges([FORK, ORIGINAL])]
+    found = [(e.meta.distribution, e.python, e.label)
+             for e in explore.edges([FORK, ORIGINAL], original=("TTS",))]
     assert ("coqui-tts", "3.10", "lowest") in found
     assert [p for d, p, label in found if d == "coqui-tts" and label == "highest"] == [
         "3.10", "3.11", "3.12", "3.13"]
@@ -30,7 +31,7 @@ def test_edges_cover_lowest_highest_each_python_and_each_extra():
 
 
 def test_the_generated_file_is_a_valid_matrix_with_refusals_named(tmp_path):
-    planned = explore.plan(explore.edges([FORK, ORIGINAL]), fake_resolve)
+    planned = explore.plan(explore.edges([FORK, ORIGINAL], original=("TTS",)), fake_resolve)
     text = explore.render(planned)
     assert "coqui-tts[ja]==0.27.5 on Python 3.13 (highest-ja): No solution found" in text
     path = tmp_path / "explore.toml"
@@ -49,3 +50,9 @@ def test_stacks_that_resolve_the_same_are_one_cell():
     twice = explore.plan(explore.edges([FORK, FORK]), fake_resolve)
     once = explore.plan(explore.edges([FORK]), fake_resolve)
     assert len(twice.cells) == len(once.cells)
+
+
+def test_the_explored_lines_are_the_engines_declarations():
+    lines = {d: (first, last, only) for d, first, last, only in explore.explored_lines()}
+    assert lines["coqui-tts"] == ("0.22.1", None, False)
+    assert lines["TTS"] == ("0.21.0", "0.22.0", True)
