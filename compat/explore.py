@@ -13,7 +13,8 @@ allows.
 
 A line no longer released (``Line.explore_highest_only``) gets ``highest`` only: the
 newest torch and transformers it installs with. Stacks that resolve the same are one
-cell; a stack the resolver refuses is left out and named in the file's header. The planning is pure (tested with fake metadata and a fake
+cell; a stack the resolver refuses is left out and named in the file's header. The
+planning is pure (tested with fake metadata and a fake
 resolver); the metadata and the resolver need the index.
 """
 
