@@ -78,7 +78,10 @@ def test_every_failure_has_a_diagnosis_or_is_unclassified(mixed):
     assert failures[("fork", "synth")]["diagnosis"]["shim"] == "cache_kwarg"
     assert failures[("odd", "synth")]["diagnosis"] == {"id": "unclassified"}
     text = (mixed.parent / "r" / "compat-report.md").read_text()
-    assert "**unclassified**: `ValueError: something nobody has seen`" in text
+    first = text.index("Unclassified failures (1)")
+    assert first < text.index("### Failures") and first < text.index("beam-search-scorer")
+    assert ("**`odd`** · synth (final): `ValueError: something nobody has seen` · draft: "
+            "`nox -s kb -- draft odd`") in text
 
 
 def test_markdown_has_a_table_per_line_the_shims_and_the_pins(mixed):

@@ -79,8 +79,26 @@ def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> li
     return rows
 
 
+def unclassified(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
+    """Failures no knowledge-base entry explains, first and apart: a verdict without a
+    diagnosis is what the knowledge base still owes (``nox -s kb -- draft CELL``)."""
+    found = [(e, f) for e in entries for f in e["failures"]
+             if f["diagnosis"]["id"] == "unclassified"]
+    if not found:
+        return []
+    out = ["", f"{level} Unclassified failures ({len(found)})", "",
+           "No knowledge-base entry explains these. `nox -s kb -- draft CELL` prints a draft "
+           "entry for each; `nox -s bisect` measures its boundary.", ""]
+    for item, failure in found:
+        error = (f"{failure['exc_type']}: " if failure["exc_type"] else "") + first_line(
+            failure["message"], 300)
+        out.append(f"- **`{item['cell']}`** · {failure['tier']} ({failure['kind']}): "
+                   f"`{error}` · draft: `nox -s kb -- draft {item['cell']}`")
+    return out
+
+
 def failures(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
-    out = []
+    out = unclassified(entries, level)
     for kind, title in (("final", f"{level} Failures"), ("packaging", f"{level} Packaging "
                         "failures (bare; the engine was tested in a repaired environment)"),
                         ("mended", f"{level} Mended by shims")):
@@ -92,8 +110,7 @@ def failures(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
             found_dx = failure["diagnosis"]
             head = f"- **`{item['cell']}`** · {failure['tier']}"
             if found_dx["id"] == "unclassified":
-                out.append(f"{head} · **unclassified**: `{failure['exc_type']}: "
-                           f"{first_line(failure['message'], 300)}`")
+                out.append(f"{head} · **unclassified** (listed first, above)")
                 continue
             out.append(f"{head} · **{found_dx['diagnosis']}** (`{found_dx['id']}`)")
             out.append(f"  - error: `{failure['exc_type']}: {first_line(failure['message'], 160)}`"
