@@ -153,7 +153,6 @@ def with_failed_needs(engine: Engine, stored: dict[str, Any], changed: list[str]
     in the stored result, every tier it needs: a tier run alone takes its needs as given
     and would fail in their place, where a whole run marks it ``not-run`` bare behind the
     failing need. Rerun together, the bare round and the shim rounds go as they did."""
-    needs = {t.name: t.needs for t in engine.tiers}
     tiers = stored.get("tiers", {})
 
     def bare_passed(name: str) -> bool:
@@ -161,19 +160,9 @@ def with_failed_needs(engine: Engine, stored: dict[str, Any], changed: list[str]
         first = tier.get("repaired") or tier.get("bare") or tier
         return first.get("status") in ("pass", "diverged", "unverified")
 
-    def closure(name: str) -> list[str]:
-        found: list[str] = []
-        todo = list(needs.get(name, ()))
-        while todo:
-            need = todo.pop()
-            if need not in found:
-                found.append(need)
-                todo += needs.get(need, ())
-        return found
-
     out = set(changed)
     for name in changed:
-        chain = closure(name)
+        chain = engine.needed(name)
         if not all(bare_passed(need) for need in chain):
             out.update(chain)
     return [t.name for t in engine.tiers if t.name in out]

@@ -15,7 +15,6 @@ releases were left), 2 cannot run (bad input, the good end is not good, no index
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -488,7 +487,3 @@ def _several_from_pins(args: argparse.Namespace, cell: Cell, old: dict[str, str]
     bad.write_text("".join(f"{k}=={v}\n" for k, v in new.items()), encoding="utf-8")
     args.good_lock, args.bad_lock = good, bad
     return several(args, cell, trials_dir, go, fetch)
-
-
-def to_json(answer: Mapping[str, Any]) -> str:
-    return json.dumps(answer, indent=2)

@@ -81,17 +81,10 @@ def trial_cell(base: Cell, pins: Mapping[str, str], *, follow: bool = True) -> C
 def needed_tiers(engine_name: str, tier: str) -> tuple[str, ...]:
     """``tier`` and every tier it needs, in the engine's order: what a trial runs."""
     engine = engines.get_engine(engine_name)
-    needs = {t.name: t.needs for t in engine.tiers}
-    if tier not in needs:
+    if tier not in engine.tier_names():
         raise ValueError(f"no tier {tier!r} in the {engine_name} engine "
-                         f"(its tiers: {', '.join(needs)})")
-    found, todo = {tier}, [tier]
-    while todo:
-        for need in needs[todo.pop()]:
-            if need not in found:
-                found.add(need)
-                todo.append(need)
-    return tuple(t.name for t in engine.tiers if t.name in found)
+                         f"(its tiers: {', '.join(engine.tier_names())})")
+    return (*engine.needed(tier), tier)
 
 
 @dataclass

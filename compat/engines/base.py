@@ -121,6 +121,19 @@ class Engine:
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers)
 
+    def needed(self, tier: str) -> tuple[str, ...]:
+        """Every tier ``tier`` needs, transitively, in the engine's order (not itself).
+        KeyError for a tier the engine does not have."""
+        needs = {t.name: t.needs for t in self.tiers}
+        found: set[str] = set()
+        todo = list(needs[tier])
+        while todo:
+            need = todo.pop()
+            if need not in found:
+                found.add(need)
+                todo += needs[need]
+        return tuple(t.name for t in self.tiers if t.name in found)
+
     def inputs(self) -> dict[str, str]:
         return dict(self.model_identity()) if self.model_identity else {}
 
