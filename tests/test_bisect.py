@@ -401,3 +401,13 @@ def test_the_report_shows_the_boundaries_found(toy, tmp_path):
     assert "## Boundaries" in md and "| toylib | 1.11 | 1.13 |" in md
     html = (tmp_path / "out" / "compat-report.html").read_text()
     assert '<table id="boundaries">' in html and "<td>1.13</td>" in html
+
+
+def test_the_gate_asks_about_several_moved_packages_without_lock_files(toy, tmp_path):
+    from dataclasses import replace
+
+    new = replace(TOY_CELL, id="new", pins=(("toylib", "1.3"), ("toyaudio", "2.5.1")),
+                  torch="2.6.0")
+    lines = cli.find_for_gate(TOY_CELL, new, "import", tmp_path / "bisect",
+                              runner=fake_runner(pair_truth, []), fetch=fetch_toy)
+    assert "bisect: culprits: torch" in lines and not list(tmp_path.rglob("*pins.txt"))

@@ -169,8 +169,6 @@ def one_package(args: argparse.Namespace, cell: Cell, trials_dir: Path,
         raise BisectError(f"{cell.id} does not pin {package}: give --good VERSION")
     found = index.releases(package, cell.install.index_url, fetch)
     bad = args.bad or index.newest(found, pre=args.pre)
-    if args.newest_good and args.bad is None:
-        bad = index.newest(found, pre=args.pre)
     candidates, yanked = index.between(found, good, bad, pre=args.pre)
     if len(candidates) < 2:
         raise BisectError(f"{package}: {good} and {bad} are the same release: nothing to search")
@@ -277,7 +275,7 @@ def _lock_pins(path: Path) -> dict[str, str]:
 
 def several(args: argparse.Namespace, cell: Cell | None, trials_dir: Path,
             go: Callable[..., None], fetch: index.Fetch | None) -> dict[str, Any]:
-    """Delta debugging over the packages that moved, then each culprit's releases."""
+    """The moved pins from ``--from-diff`` or the two lock files, then :func:`packages`."""
     if args.from_diff:
         old, new, files = pins_from_diff(args.root.resolve(), args.from_diff, every=True)
         source = f"{', '.join(files) or 'no requirement file'} since {args.from_diff}"
@@ -288,7 +286,14 @@ def several(args: argparse.Namespace, cell: Cell | None, trials_dir: Path,
         source = f"{args.good_lock} -> {args.bad_lock}"
     python = args.python or (cell.python if cell else f"{sys.version_info[0]}."
                                                      f"{sys.version_info[1]}")
-    base = cell or cell_from_pins({k: v for k, v in old.items()}, python)
+    base = cell or cell_from_pins(dict(old), python)
+    return packages(args, base, old, new, source, trials_dir, go, fetch)
+
+
+def packages(args: argparse.Namespace, base: Cell, old: dict[str, str], new: dict[str, str],
+             source: str, trials_dir: Path, go: Callable[..., None],
+             fetch: index.Fetch | None) -> dict[str, Any]:
+    """Delta debugging over the packages that moved, then each culprit's releases."""
     moved = sorted(k for k in set(old) & set(new) if old[k] != new[k])
     unpaired = sorted(set(old) ^ set(new))
     answer: dict[str, Any] = {"schema": SCHEMA, "mode": "packages", "cell": base.id,
@@ -459,11 +464,10 @@ def find_for_gate(old: Cell, new: Cell, tier: str, results: Path, *,
             answer = one_package(args, old, trials_dir or results / "trials",
                                  runner or _gate_runner(args), fetch)
         else:
-            lock_old = {k: before[k] for k in moved}
-            lock_new = {k: after[k] for k in moved}
-            answer = _several_from_pins(args, old, lock_old, lock_new,
-                                        trials_dir or results / "trials",
-                                        runner or _gate_runner(args), fetch)
+            answer = packages(args, old, {k: before[k] for k in moved},
+                              {k: after[k] for k in moved}, "the gate's bump",
+                              trials_dir or results / "trials", runner or _gate_runner(args),
+                              fetch)
     except (BisectError, GateError, index.ReleaseError, TrialError, search.SearchError,
             ValueError) as exc:
         return [f"bisect: could not name the culprit: {exc}"]
@@ -476,14 +480,3 @@ def _gate_runner(args: argparse.Namespace) -> Callable[..., None]:
                   report=False)
     return go
 
-
-def _several_from_pins(args: argparse.Namespace, cell: Cell, old: dict[str, str],
-                       new: dict[str, str], trials_dir: Path, go: Callable[..., None],
-                       fetch: index.Fetch | None) -> dict[str, Any]:
-    tmp = results_dir(args)
-    tmp.mkdir(parents=True, exist_ok=True)
-    good, bad = tmp / "good-pins.txt", tmp / "bad-pins.txt"
-    good.write_text("".join(f"{k}=={v}\n" for k, v in old.items()), encoding="utf-8")
-    bad.write_text("".join(f"{k}=={v}\n" for k, v in new.items()), encoding="utf-8")
-    args.good_lock, args.bad_lock = good, bad
-    return several(args, cell, trials_dir, go, fetch)
