@@ -29,8 +29,9 @@ FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "b
 #: Fields an entry may leave out, with their defaults. ``host``: the host prerequisite
 #: (compat.host.KNOWN) whose absence explains the breakage. ``repair``: for a packaging
 #: failure, how the repair round mends it (``add:DIST``, ``align:DIST=OTHER``; see
-#: compat.repair).
-OPTIONAL = {"host": "", "repair": ""}
+#: compat.repair). ``shown_by``: the cells (ids in matrices/*.toml) that show it, which
+#: ``nox -s kb -- check`` holds the entry's ``affects`` against.
+OPTIONAL: dict[str, Any] = {"host": "", "repair": "", "shown_by": ()}
 REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
 
 
@@ -54,6 +55,7 @@ class Breakage:
     reference: str
     host: str = ""
     repair: str = ""
+    shown_by: tuple[str, ...] = ()
     #: The engine whose folder holds the entry (set by :func:`load`).
     engine: str = field(default="", compare=False)
     _type_re: re.Pattern = field(init=False, repr=False, compare=False)
@@ -93,7 +95,8 @@ class Breakage:
                    for alt in self.affects)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: (list(getattr(self, name)) if name == "affects" else getattr(self, name))
+        return {name: (list(getattr(self, name)) if name in ("affects", "shown_by")
+                       else getattr(self, name))
                 for name in (*FIELDS, *OPTIONAL)} | {"remedy": self.remedy}
 
 
@@ -153,7 +156,9 @@ def parse(text: str, source: str = FILE_NAME, engine: str = "") -> tuple[Breakag
             for dist, rule in alt.items():
                 _check_rule(where, dist, rule)
         try:
-            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"])}, engine=engine))
+            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"]),
+                                       "shown_by": tuple(raw.get("shown_by", ()))},
+                                    engine=engine))
         except re.error as exc:
             raise KnowledgeBaseError(f"{where}: bad regular expression: {exc}") from None
     return tuple(entries)
@@ -166,6 +171,8 @@ def render_entry(fields: dict[str, Any]) -> str:
     import json
 
     def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            return json.dumps(list(v))
         if isinstance(v, (list, tuple)):
             return "[" + ", ".join("{ " + ", ".join(f"{key(k)} = {json.dumps(x)}"
                                                      for k, x in alt.items()) + " }"

@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +167,10 @@ def render(found: Plan) -> str:
         lines += [f"#   {where}: {why}" for where, why in found.refused]
         lines.append("")
     lines += ["[matrix]", 'description = "Exploration: every release at the edges of its '
-              'declared ranges (generated)"', "default = false",
+              'declared ranges (generated)"',
+              "default = false  # not in the default selection ...",
+              'tag = "explore"  # ... but nox -l -t explore and nox -s matrix -t explore add it',
+              "keep-env = false  # one-off stacks: environments removed after each result",
               "timeout = 1800", ""]
     for cell in found.cells:
         from dataclasses import replace
@@ -233,7 +237,8 @@ def uv_resolve(edge: Edge) -> dict[str, str] | str:
 # -- the command ------------------------------------------------------------------------
 
 
-def generate(out: Path, cache: Path, say: Callable[[str], None] = print) -> Plan:
+def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: int = 6
+             ) -> Plan:
     """Read every release's metadata, resolve its edges, write ``out``."""
     metas: list[ReleaseMeta] = []
     original = []
@@ -249,19 +254,21 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print) -> Plan
             except (index.ReleaseError, OSError, StopIteration, zipfile.BadZipFile) as exc:
                 say(f"explore: {distribution} {version}: no metadata ({exc}); left out")
     todo = edges(metas, original)
-    done = 0
+    done: dict[Edge, dict[str, str] | str] = {}
 
     def resolve(edge: Edge) -> dict[str, str] | str:
-        nonlocal done
-        done += 1
         result = uv_resolve(edge)
+        done[edge] = result
         word = result if isinstance(result, str) else (
             f"torch {result.get('torch')}, transformers {result.get('transformers')}")
-        say(f"explore: resolving {done}/{len(todo)}: {edge.requirement} py{edge.python} "
+        say(f"explore: resolved {len(done)}/{len(todo)}: {edge.requirement} py{edge.python} "
             f"{edge.label}: {word[:120]}")
         return result
 
-    found = plan(todo, resolve)
+    # The resolver mostly waits on the index (metadata, sdist builds): several at once.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(resolve, todo))
+    found = plan(todo, done.__getitem__)
     write_text_atomic(out, render(found))
     say(f"explore: {out}: {len(found.cells)} cells; {len(found.refused)} edges refused by "
         "the resolver (named in its header)")
@@ -280,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=paths.MATRICES / "explore.toml")
     parser.add_argument("--cache", type=Path,
                         default=Path.home() / ".cache" / "xtts-compat" / "metadata")
+    parser.add_argument("--jobs", type=int, default=6,
+                        help="resolutions at once (they wait on the index, not the CPU)")
     args = parser.parse_args(argv)
     if not args.regenerate:
         print("explore: run its cells with COMPAT_MATRIX=matrices/explore.toml nox -s matrix "
               "-- --tiers " + ",".join(DECIDING_TIERS) + "; rewrite it with -- --regenerate")
         return 0
     try:
-        generate(args.out, args.cache)
+        generate(args.out, args.cache, jobs=max(1, args.jobs))
     except (index.ReleaseError, OSError) as exc:
         print(f"explore: cannot regenerate: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,10 @@
     draft CELL [--results DIR]   a draft entry for each failure of the cell's result that
                                  no entry classifies (verbatim error, a signature with the
                                  paths made wild, the tier, the cell's versions)
-    check                        every engine's knowledge base against its schema and its
-                                 own examples (each entry's error matches its signature)
+    check [--results DIR]        every engine's knowledge base against its schema, its own
+                                 examples (each entry's error matches its signature) and
+                                 its boundary: ``affects`` must hold for the cells that show
+                                 it (``shown_by``, and every stored result it classifies)
 
 A draft is for a person to complete (cause, boundary, remedy, reference); the culprit
 finder (``nox -s bisect``) measures the boundary. Exit: 0 nothing to do or all well,
@@ -17,11 +19,14 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from compat import diagnosis, engines, paths, results
 from compat.culprit.explain import signature
+from compat.matrix import Cell, load_matrix
+from compat.report.collect import collect
 from compat.report.model import entry
 
 SCHEMA_FILE = Path(__file__).with_name("knowledge.schema.json")
@@ -31,8 +36,9 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-def check() -> list[str]:
-    """Problems of every engine's knowledge base: the schema, then each entry's example."""
+def check(results_dir: Path | None = None) -> list[str]:
+    """Problems of every engine's knowledge base: the schema, each entry's example, then
+    each entry's boundary against the cells that show it."""
     import jsonschema
 
     from compat.tomlcompat import tomllib
@@ -46,6 +52,98 @@ def check() -> list[str]:
         for found in diagnosis.load(name):
             if diagnosis.classify(*found.example(), name) != found:
                 problems.append(f"{path}: {found.id}: its own error does not classify to it")
+    return problems + boundary_problems(results_dir)
+
+
+def matrix_cells() -> dict[str, Cell]:
+    """Every cell of every matrices/*.toml (the default selection or not), by id."""
+    known = {name: engine.distributions for name, engine in engines.all_engines().items()}
+    cells: dict[str, Cell] = {}
+    for path in sorted(paths.MATRICES.glob("*.toml")):
+        for cell in load_matrix(path, known).cells:
+            cells.setdefault(cell.id, cell)
+    return cells
+
+
+def declared_versions(cell: Cell) -> dict[str, str | None]:
+    """What a cell pins: its engine line's version, torch, transformers, extra pins, Python."""
+    found: dict[str, str | None] = {cell.tts_distribution: cell.tts_version,
+                                    "torch": cell.torch, "transformers": cell.transformers,
+                                    "python": cell.python}
+    found.update(dict(cell.pins))
+    return found
+
+
+def could_affect(found: diagnosis.Breakage, versions: dict[str, str | None]) -> bool:
+    """``affected`` where only some versions are known: an alternative whose every known
+    distribution holds (a rule on an unpinned distribution cannot be judged from pins)."""
+    if not found.affects:
+        return True
+    return any(all(diagnosis.Breakage.affected(replace(found, affects=({d: r},)), versions)
+                   for d, r in alt.items() if d in versions or r == "absent")
+               for alt in found.affects)
+
+
+def _shown(result: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """The entries a result's failures classify to, each with the versions it failed on:
+    the pins the cell declared, overlaid by what was installed (a packaging failure the
+    repair round mended: what was installed before the repair)."""
+    from packaging.requirements import Requirement
+
+    report = entry(result, "result")
+    cell = result["cell"]
+    tts = Requirement(cell["tts"])
+    pinned = next((s.version for s in tts.specifier if s.operator == "=="), None)
+    declared: dict[str, str | None] = {tts.name: pinned, "torch": cell.get("torch"),
+                                       "transformers": cell.get("transformers"),
+                                       **cell.get("pins", {})}
+    shown: dict[str, dict[str, str | None]] = {}
+    for failure in report["failures"]:
+        installed = ((report["repair"] or {}).get("bare_resolved")
+                     if failure["kind"] == "packaging" else None) or report["resolved"]
+        shown.setdefault(failure["diagnosis"]["id"],
+                         {**declared, **installed, "python": report["python"]})
+    return shown
+
+
+def boundary_problems(results_dir: Path | None = None) -> list[str]:
+    """Each entry's ``affects`` against the cells that show it: its ``shown_by`` cells
+    (their stored result's versions where there is one, else their pins), and every stored
+    result whose failure it classifies. An entry whose stated boundary leaves out a cell
+    that shows it is wrong (or the classifier is)."""
+    problems: list[str] = []
+    cells = matrix_cells()
+    folder = paths.results_dir(results_dir)
+    stored = {}
+    for loaded in collect([folder]).results if folder.is_dir() else []:
+        stored.setdefault(loaded.data["cell"]["id"], loaded.data)
+    for found in diagnosis.load():
+        for cell_id in found.shown_by:
+            cell = cells.get(cell_id)
+            if cell is None:
+                problems.append(f"{found.id}: shown_by {cell_id!r} is no cell of "
+                                "matrices/*.toml")
+                continue
+            if cell_id in stored:
+                shown = _shown(stored[cell_id])
+                if found.id not in shown:
+                    problems.append(f"{found.id}: shown_by {cell_id}: its result in {folder} "
+                                    f"does not show it (it shows {sorted(shown) or 'no failure'})")
+                    continue
+                versions = shown[found.id]
+            else:
+                versions = declared_versions(cell)
+            if not could_affect(found, versions):
+                problems.append(f"{found.id}: its affects {list(found.affects)} leaves out "
+                                f"{cell_id}, which shows it")
+    by_id = {b.id: b for b in diagnosis.load()}
+    for cell_id, result in sorted(stored.items()):
+        for entry_id, versions in sorted(_shown(result).items()):
+            found = by_id.get(entry_id)
+            if found and found.affects and not found.affected(versions):
+                problems.append(f"{entry_id}: classifies a failure of {cell_id} ({folder}), "
+                                f"but its affects {list(found.affects)} leaves those versions "
+                                "out")
     return problems
 
 
@@ -93,13 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     draft = sub.add_parser("draft", help="draft entries for a cell's unclassified failures")
     draft.add_argument("cell")
     draft.add_argument("--results", type=Path, default=None)
-    sub.add_parser("check", help="check every knowledge base")
+    checking = sub.add_parser("check", help="check every knowledge base")
+    checking.add_argument("--results", type=Path, default=None,
+                          help="the stored results to hold each entry's boundary against "
+                               "(default: COMPAT_RESULTS, else results/)")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     if args.command == "check":
-        problems = check()
+        problems = check(args.results)
         for line in problems:
             print(f"kb: {line}")
         print(f"kb: {len(diagnosis.load())} entries in "
@@ -123,3 +224,5 @@ def main(argv: list[str] | None = None) -> int:
           f"compat/engines/{engines.engine_of_cell(data['cell'])}/{diagnosis.FILE_NAME}:\n")
     print("\n".join(found))
     return 1
+if __name__ == "__main__":
+    raise SystemExit(main())

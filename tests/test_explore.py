@@ -56,3 +56,41 @@ def test_the_explored_lines_are_the_engines_declarations():
     lines = {d: (first, last, only) for d, first, last, only in explore.explored_lines()}
     assert lines["coqui-tts"] == ("0.22.1", None, False)
     assert lines["TTS"] == ("0.21.0", "0.22.0", True)
+
+
+def test_the_exploratory_file_joins_the_selection_only_when_its_tag_is_asked(tmp_path,
+                                                                              monkeypatch):
+    from compat import paths
+    from compat.nox_cells import requested_tags
+
+    (tmp_path / "default.toml").write_text(
+        '[[cell]]\npython = "3.11"\ntts = "TTS==0.22.0"\ntorch = "2.1.2"\n'
+        'transformers = "4.35.2"\n')
+    (tmp_path / "explore.toml").write_text(
+        explore.render(explore.plan(explore.edges([FORK]), fake_resolve)))
+    monkeypatch.setattr(paths, "MATRICES", tmp_path)
+    monkeypatch.setattr(paths, "DEFAULT_MATRIX", tmp_path / "default.toml")
+    monkeypatch.delenv("COMPAT_MATRIX", raising=False)
+    assert [p.name for p in paths.matrix_paths()] == ["default.toml"]
+    tags = requested_tags(["-l", "-t", "explore"])
+    assert tags == ["explore"]
+    assert [p.name for p in paths.matrix_paths(tags=tags)] == ["default.toml", "explore.toml"]
+    assert requested_tags(["-s", "matrix", "--", "-t", "explore"]) == []  # a session's own
+    explored = load_matrices(paths.matrix_paths(tags=["explore"])).cells
+    assert all(c.keep_env is False for c in explored if "explore" in c.tags)
+    assert [c.keep_env for c in explored if "explore" not in c.tags] == [True]
+
+
+def test_a_one_off_cells_environments_are_removed_after_its_result(tmp_path, monkeypatch):
+    from compat import install
+
+    pruned = []
+    monkeypatch.setattr(install, "prune_cache", lambda: pruned.append(True))
+    monkeypatch.setattr(install, "uv_executable", lambda: None)
+    venv = tmp_path / "matrix-cell-x"
+    for path in (venv, tmp_path / "matrix-cell-x-repaired", tmp_path / "matrix-cell-y"):
+        (path / "lib").mkdir(parents=True)
+    said = []
+    install.remove_environments(venv, said.append)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix-cell-y"]  # another cell's
+    assert pruned == [True] and "removed 2 environment(s)" in said[0]

@@ -13,8 +13,45 @@ UNKNOWN = ("RuntimeError", "expected scalar type Half but found Float "
            "(/venv/lib/python3.11/site-packages/TTS/tts/layers/xtts/gpt.py:412)")
 
 
-def test_every_knowledge_base_follows_the_schema_and_its_own_examples():
-    assert kb.check() == []
+def test_every_knowledge_base_follows_the_schema_and_its_own_examples(tmp_path):
+    assert kb.check(tmp_path) == []  # no stored results: schema, examples, shown_by cells
+
+
+BEAM = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/x.py)")
+
+
+@pytest.mark.parametrize(("transformers", "wrong"), [("4.57.1", False), ("4.46.2", True)])
+def test_an_entry_whose_boundary_leaves_out_a_cell_it_classifies_is_named(
+        tmp_path, transformers, wrong):
+    cell = f"tts0.22.0-torch2.5.1-tf{transformers}-py3.11"
+    data = fake_result(cell, failing={"import": BEAM})
+    data["resolved"] = {"TTS": "0.22.0", "torch": "2.5.1", "transformers": transformers}
+    results.write_result(tmp_path, data)
+    problems = kb.boundary_problems(tmp_path)
+    assert bool(problems) is wrong, problems
+    if wrong:
+        assert problems == [f"beam-search-scorer: classifies a failure of {cell} ({tmp_path}), "
+                            "but its affects [{'TTS': '<=0.22.0', 'transformers': '>=4.57'}] "
+                            "leaves those versions out"]
+
+
+def test_shown_by_must_name_a_matrix_cell_inside_the_entrys_boundary(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    beam = next(b for b in diagnosis.load("xtts") if b.id == "beam-search-scorer")
+    cells = kb.matrix_cells()
+    inside = next(c for c in cells.values() if c.tts == "TTS==0.22.0"
+                  and c.transformers.startswith("4.57"))
+    outside = next(c for c in cells.values() if c.tts == "TTS==0.22.0"
+                   and c.transformers.startswith("4.35"))
+    for shown_by, expected in [((inside.id,), []),
+                               (("no-such-cell",), ["is no cell of matrices"]),
+                               ((outside.id,), [f"leaves out {outside.id}, which shows it"])]:
+        monkeypatch.setattr(diagnosis, "load", lambda engine=None, s=shown_by: (
+            replace(beam, shown_by=s),))
+        problems = kb.boundary_problems(tmp_path)
+        assert len(problems) == len(expected) and all(
+            e in p for e, p in zip(expected, problems)), problems
 
 
 @pytest.mark.parametrize(("edit", "problem"), [
