@@ -171,6 +171,8 @@ def render(found: Plan) -> str:
               "default = false  # not in the default selection ...",
               'tag = "explore"  # ... but nox -l -t explore and nox -s matrix -t explore add it',
               "keep-env = false  # one-off stacks: environments removed after each result",
+              "tiers = [" + ", ".join(f'"{t}"' for t in DECIDING_TIERS)
+              + "]  # what decides whether a stack works; -- --tiers all for the rest",
               "timeout = 1800", ""]
     for cell in found.cells:
         from dataclasses import replace
@@ -291,8 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="resolutions at once (they wait on the index, not the CPU)")
     args = parser.parse_args(argv)
     if not args.regenerate:
-        print("explore: run its cells with COMPAT_MATRIX=matrices/explore.toml nox -s matrix "
-              "-- --tiers " + ",".join(DECIDING_TIERS) + "; rewrite it with -- --regenerate")
+        print("explore: list its cells with nox -l -t explore, run them with nox -s matrix -t "
+              "explore (tiers " + ", ".join(DECIDING_TIERS) + "; -- --tiers all for every "
+              "tier); rewrite it with -- --regenerate")
         return 0
     try:
         generate(args.out, args.cache, jobs=max(1, args.jobs))

@@ -40,7 +40,7 @@ DEFAULT_INSTALL_TIMEOUT = 1800.0
 
 _INSTALL_KEYS = {"index-url", "extra-index-url", "find-links", "index-strategy", "pre"}
 _OPTION_KEYS = {"engine", "timeout", "install-timeout", "memory-limit", "tags", "install", "pins",
-                "keep-env"}
+                "keep-env", "tiers"}
 #: ``default = false``: the file is not part of the default selection (matrices/*.toml
 #: when COMPAT_MATRIX names none): CI's smoke subset, the exploratory matrix.
 #: ``tag = "explore"``: every cell carries the tag, and a file that is not in the default
@@ -102,6 +102,10 @@ class Cell:
     #: ``keep-env = false``: remove the cell's environments once its result is written
     #: (the exploratory matrix: a hundred one-off stacks would not fit on the disk).
     keep_env: bool = True
+    #: ``tiers = [...]``: the tiers the cell runs unless ``-- --tiers`` asks for others
+    #: (empty: all of its engine's). The exploratory matrix runs those that decide whether
+    #: a stack works.
+    tiers: tuple[str, ...] = ()
     install: InstallOptions = field(default_factory=InstallOptions)
     source: str = ""
 
@@ -402,6 +406,7 @@ class _Parser:
                 raw.get("install-timeout", DEFAULT_INSTALL_TIMEOUT), where, "install-timeout"),
             memory_limit=self._size(raw.get("memory-limit"), where),
             keep_env=self._flag(raw.get("keep-env", True), where, "keep-env"),
+            tiers=self._names(raw.get("tiers", []), where, "tiers"),
             install=self._install(raw.get("install", {}), where),
             source=f"{self.path.name}: {where}",
         )
@@ -504,6 +509,11 @@ class _Parser:
                 or not math.isfinite(value) or value <= 0:
             raise self.fail(where, key, f"must be a positive number of seconds, not {value!r}")
         return float(value)
+
+    def _names(self, value: Any, where: str, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(where, key, "must be a list of names")
+        return tuple(dict.fromkeys(value))
 
     def _flag(self, value: Any, where: str, key: str) -> bool:
         if not isinstance(value, bool):

@@ -73,7 +73,8 @@ def _posargs(session: nox.Session) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="rerun cells whose result is current")
     parser.add_argument("--tiers", default="", metavar="T1,T2",
                         help="run only these tiers (give the tiers they need too); a stored "
-                             "result that ran them is current")
+                             "result that ran them is current; 'all' runs every tier of a "
+                             "cell that names its own (the exploratory matrix)")
     return parser.parse_args(session.posargs)
 
 
@@ -90,13 +91,20 @@ def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, 
         return ids.index(cell_id) + 1, len(ids), ids[ids.index(cell_id) + 1:]
 
 
+def chosen_tiers(asked: str, own: tuple[str, ...]) -> tuple[str, ...]:
+    """The tiers a run covers: those ``--tiers`` asks for, else the cell's own ``tiers``;
+    ``all`` (or neither) is every tier of the engine, given as ``()``."""
+    only = tuple(t for t in asked.split(",") if t) or own
+    return () if only == ("all",) else only
+
+
 def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     opts = _posargs(session)
     if os.environ.get("COMPAT_NO_REPORT") != "1":  # the culprit finder's trials: no report
         session.notify("report", posargs=[])  # queued once, runs after the last cell
     cell = matrix.by_id()[cell_id]
     engine = get_engine(cell.engine)
-    only = tuple(t for t in opts.tiers.split(",") if t)
+    only = chosen_tiers(opts.tiers, cell.tiers)
     unknown = sorted(set(only) - {t.name for t in engine.tiers})
     if unknown:
         session.error(f"--tiers {opts.tiers}: no tier {', '.join(unknown)} in the {engine.name} "

@@ -77,7 +77,8 @@ def test_the_exploratory_file_joins_the_selection_only_when_its_tag_is_asked(tmp
     assert [p.name for p in paths.matrix_paths(tags=tags)] == ["default.toml", "explore.toml"]
     assert requested_tags(["-s", "matrix", "--", "-t", "explore"]) == []  # a session's own
     explored = load_matrices(paths.matrix_paths(tags=["explore"])).cells
-    assert all(c.keep_env is False for c in explored if "explore" in c.tags)
+    assert all(c.keep_env is False and c.tiers == explore.DECIDING_TIERS
+               for c in explored if "explore" in c.tags)
     assert [c.keep_env for c in explored if "explore" not in c.tags] == [True]
 
 
@@ -94,3 +95,13 @@ def test_a_one_off_cells_environments_are_removed_after_its_result(tmp_path, mon
     install.remove_environments(venv, said.append)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix-cell-y"]  # another cell's
     assert pruned == [True] and "removed 2 environment(s)" in said[0]
+
+
+def test_an_exploratory_cell_runs_its_deciding_tiers_unless_asked_for_others():
+    from compat.nox_cells import chosen_tiers
+
+    own = explore.DECIDING_TIERS
+    assert chosen_tiers("", own) == ("import", "load", "synth")
+    assert chosen_tiers("all", own) == ()  # every tier
+    assert chosen_tiers("import,stream", own) == ("import", "stream")
+    assert chosen_tiers("", ()) == ()  # a cell of the default matrix: every tier

@@ -82,6 +82,11 @@ def test_every_failure_has_a_diagnosis_or_is_unclassified(mixed):
     assert first < text.index("### Failures") and first < text.index("beam-search-scorer")
     assert ("**`odd`** · synth (final): `ValueError: something nobody has seen` · draft: "
             "`nox -s kb -- draft odd`") in text
+    html = (mixed.parent / "r" / "compat-report.html").read_text()
+    first = html.index("Unclassified failures (1)")
+    assert first < html.index('<table id="cells">')
+    assert ("<code>odd</code> · synth (final): <code>ValueError: something nobody has seen"
+            "</code> · draft: <code>nox -s kb -- draft odd</code>") in html
 
 
 def test_markdown_has_a_table_per_line_the_shims_and_the_pins(mixed):

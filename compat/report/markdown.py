@@ -7,6 +7,7 @@ from typing import Any
 
 from compat import engines
 from compat.load import BUSY_SHARE
+from compat.report import model
 from compat.report.model import LINES, first_line, short_cause
 from compat.status import MARK, VERDICT_MARK
 
@@ -80,20 +81,14 @@ def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> li
 
 
 def unclassified(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
-    """Failures no knowledge-base entry explains, first and apart: a verdict without a
-    diagnosis is what the knowledge base still owes (``nox -s kb -- draft CELL``)."""
-    found = [(e, f) for e in entries for f in e["failures"]
-             if f["diagnosis"]["id"] == "unclassified"]
+    found = model.unclassified(entries)
     if not found:
         return []
     out = ["", f"{level} Unclassified failures ({len(found)})", "",
            "No knowledge-base entry explains these. `nox -s kb -- draft CELL` prints a draft "
            "entry for each; `nox -s bisect` measures its boundary.", ""]
-    for item, failure in found:
-        error = (f"{failure['exc_type']}: " if failure["exc_type"] else "") + first_line(
-            failure["message"], 300)
-        out.append(f"- **`{item['cell']}`** · {failure['tier']} ({failure['kind']}): "
-                   f"`{error}` · draft: `nox -s kb -- draft {item['cell']}`")
+    out += [f"- **`{u['cell']}`** · {u['tier']} ({u['kind']}): `{u['error']}` · draft: "
+            f"`{u['draft']}`" for u in found]
     return out
 
 

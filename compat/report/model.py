@@ -403,5 +403,16 @@ def short_cause(failure: dict[str, Any]) -> str:
     return f"unclassified: {failure['exc_type'] or 'error'}: {first_line(failure['message'], 80)}"
 
 
+def unclassified(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Failures no knowledge-base entry explains, for every renderer to list first: a
+    verdict without a diagnosis is what the knowledge base still owes."""
+    return [{"cell": item["cell"], "tier": failure["tier"], "kind": failure["kind"],
+             "error": (f"{failure['exc_type']}: " if failure["exc_type"] else "")
+             + first_line(failure["message"], 300),
+             "draft": f"nox -s kb -- draft {item['cell']}"}
+            for item in entries for failure in item["failures"]
+            if failure["diagnosis"]["id"] == diagnosis.UNCLASSIFIED]
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
