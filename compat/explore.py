@@ -20,6 +20,7 @@ resolver); the metadata and the resolver need the index.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -30,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from email.parser import Parser
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from packaging.version import Version
 from compat.atomicio import write_text_atomic
 from compat.culprit import releases as index
 from compat.gate.bumps import cell_table
-from compat.install import uv_executable
+from compat.install import prune_cache, uv_executable
 from compat.matrix import Cell
 
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
@@ -215,6 +217,23 @@ def metadata(distribution: str, version: str, cache: Path) -> ReleaseMeta:
     return meta
 
 
+def remembered_resolve(edge: Edge, memo: Path) -> dict[str, str] | str:
+    """``uv_resolve``, remembered for the day (``memo`` is a folder per date): a
+    regeneration that stopped resumes, and "highest" still means today's highest."""
+    key = hashlib.sha256(f"{edge.requirement}|{edge.python}|{edge.resolution}".encode()
+                         ).hexdigest()[:20]
+    path = memo / f"{key}.json"
+    try:
+        return json.loads(path.read_text())["answer"]
+    except (OSError, ValueError, KeyError):
+        pass
+    answer = uv_resolve(edge)
+    memo.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"edge": [edge.requirement, edge.python,
+                                                 edge.resolution], "answer": answer}))
+    return answer
+
+
 def uv_resolve(edge: Edge) -> dict[str, str] | str:
     """uv's resolution of the edge: the pins, or why it refused."""
     uv = uv_executable()
@@ -257,9 +276,10 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: i
                 say(f"explore: {distribution} {version}: no metadata ({exc}); left out")
     todo = edges(metas, original)
     done: dict[Edge, dict[str, str] | str] = {}
+    memo = cache.parent / "resolutions" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
     def resolve(edge: Edge) -> dict[str, str] | str:
-        result = uv_resolve(edge)
+        result = remembered_resolve(edge, memo)
         done[edge] = result
         word = result if isinstance(result, str) else (
             f"torch {result.get('torch')}, transformers {result.get('transformers')}")
@@ -267,9 +287,14 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: i
             f"{edge.label}: {word[:120]}")
         return result
 
-    # The resolver mostly waits on the index (metadata, sdist builds): several at once.
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(resolve, todo))
+    # The resolver mostly waits on the index: several at once. Between batches, uv's cache
+    # is pruned: resolving the language extras builds sdists of gigabytes (gruut-lang-*,
+    # unidic-lite, jieba: 24 GB in 44 resolutions here, which nearly filled the disk).
+    batch = max(1, jobs) * 3
+    for start in range(0, len(todo), batch):
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(resolve, todo[start:start + batch]))
+        prune_cache()
     found = plan(todo, done.__getitem__)
     write_text_atomic(out, render(found))
     say(f"explore: {out}: {len(found.cells)} cells; {len(found.refused)} edges refused by "
