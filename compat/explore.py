@@ -27,9 +27,9 @@ import re
 import subprocess
 import sys
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.parser import Parser

@@ -105,3 +105,16 @@ def test_an_exploratory_cell_runs_its_deciding_tiers_unless_asked_for_others():
     assert chosen_tiers("all", own) == ()  # every tier
     assert chosen_tiers("import,stream", own) == ("import", "stream")
     assert chosen_tiers("", ()) == ()  # a cell of the default matrix: every tier
+
+
+def test_a_regeneration_that_stopped_resumes_from_the_days_answers(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(explore, "uv_resolve", lambda edge: asked.append(edge) or
+                        fake_resolve(edge))
+    edge = explore.edges([FORK])[0]
+    first = explore.remembered_resolve(edge, tmp_path)
+    again = explore.remembered_resolve(edge, tmp_path)
+    assert first == again == fake_resolve(edge) and asked == [edge]
+    other = explore.edges([FORK])[1]
+    explore.remembered_resolve(other, tmp_path)
+    assert asked == [edge, other]  # another edge is its own question
