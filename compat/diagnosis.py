@@ -28,11 +28,13 @@ FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "b
           "affects", "shim", "pin", "reference")
 #: Fields an entry may leave out, with their defaults. ``host``: the host prerequisite
 #: (compat.host.KNOWN) whose absence explains the breakage. ``repair``: for a packaging
-#: failure, how the repair round mends it (``add:DIST``, ``align:DIST=OTHER``; see
+#: failure, how the repair round mends it (``add:DIST``, ``add:DIST<V`` (a bound),
+#: ``align:DIST=OTHER``; see
 #: compat.repair). ``shown_by``: the cells (ids in matrices/*.toml) that show it, which
 #: ``nox -s kb -- check`` holds the entry's ``affects`` against.
 OPTIONAL: dict[str, Any] = {"host": "", "repair": "", "shown_by": ()}
-REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
+REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+([<>=!~]=?[0-9][0-9A-Za-z.*]*)?"
+                    r"|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
 
 
 class KnowledgeBaseError(ValueError):
@@ -151,7 +153,7 @@ def parse(text: str, source: str = FILE_NAME, engine: str = "") -> tuple[Breakag
         seen.add(raw["id"])
         if raw.get("repair") and not REPAIR.match(raw["repair"]):
             raise KnowledgeBaseError(f"{where}: repair {raw['repair']!r}: expected "
-                                     "'add:DIST' or 'align:DIST=OTHER'")
+                                     "'add:DIST', 'add:DIST<VERSION' or 'align:DIST=OTHER'")
         for alt in raw["affects"]:
             for dist, rule in alt.items():
                 _check_rule(where, dist, rule)

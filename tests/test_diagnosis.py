@@ -54,6 +54,20 @@ VERBATIM = [
      "transformers-needs-newer-torch"),
     ("ModuleNotFoundError", "No module named 'six'", "six-undeclared"),
     ("ModuleNotFoundError", "No module named 'click'", "click-undeclared"),
+    # Found by the exploratory matrix (matrices/explore.toml) and the culprit finder.
+    ("ModuleNotFoundError", "No module named 'pkg_resources'", "librosa-pkg-resources"),
+    ("OSError", "/work/main/.nox/matrix-cell-coqui0-24-1-torch2-1-0-tf4-33-0-py3-10/lib/"
+     "python3.10/site-packages/torchaudio/lib/_torchaudio.abi3.so: undefined symbol: "
+     "aoti_torch_abi_version", "torchaudio-undeclared-torch"),
+    ("ImportError", "\nCoqui TTS requires the PyTorch and Torchaudio libraries but they were "
+     "not found in your\nenvironment. Check out the instructions on the installation page:",
+     "coqui-torch-extras"),
+    ("ModuleNotFoundError", "Could not import module 'GPT2PreTrainedModel'. Are this object's "
+     "requirements defined correctly? Set the logging verbosity to DEBUG for the original "
+     "import error.", "transformers5-needs-torch26"),
+    ("ImportError", "cannot import name 'TransformGetItemToIndex' from 'torch._dynamo."
+     "_trace_wrapped_higher_order_op' (/v/torch/_dynamo/_trace_wrapped_higher_order_op.py)",
+     "transformers5-needs-torch26"),
     # Kokoro (compat/engines/kokoro/known_breakages.toml), from its matrix's cells.
     ("AssertionError", "chunk 0: phonemes are a tuple, not a string: ('ˈola.', None); chunk 0: "
      "length 0.20 s outside [0.21, 5.2] s for 17 tokens", "kokoro07-misaki-g2p-tuple"),
@@ -135,6 +149,19 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"torch-torchaudio-cuda-mismatch"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "numpy": "2.0.2"}, {"numpy-abi"}),
+    ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0"}, {"librosa-pkg-resources"}),  # no setuptools
+    ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0", "setuptools": "81.0.0"}, set()),  # still has pkg_resources
+    ({"coqui-tts": "0.24.1", "transformers": "4.33.0", "torch": "2.1.0", "torchaudio": "2.11.0"},
+     {"torchaudio-undeclared-torch", "torch-torchaudio-cuda-mismatch", "torchaudio-torchcodec"}),
+    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+      "six": "1.17.0"}, {"coqui-torch-extras"}),
+    ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+      "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
+    ({"TTS": "0.22.0", "transformers": "5.19.0", "torch": "2.5.1", "torchaudio": "2.5.1"},
+     {"transformers5-needs-torch26", "beam-search-scorer", "generate-removed",
+      "dropped-prefix", "stream-sampler", "logits-warper"}),
     # Kokoro's knowledge base, for Kokoro environments
     ({"kokoro": "0.9.4", "misaki": "0.9.4", "transformers": "5.24.0", "torch": "2.9.1",
       "numpy": "2.4.6"}, set()),
