@@ -62,6 +62,7 @@ VERBATIM = [
     ("ImportError", "\nCoqui TTS requires the PyTorch and Torchaudio libraries but they were "
      "not found in your\nenvironment. Check out the instructions on the installation page:",
      "coqui-torch-extras"),
+    ("TypeError", "issubclass() arg 1 must be a class", "coqpit-fork-clash"),
     ("ModuleNotFoundError", "Could not import module 'GPT2PreTrainedModel'. Are this object's "
      "requirements defined correctly? Set the logging verbosity to DEBUG for the original "
      "import error.", "transformers5-needs-torch26"),
@@ -157,6 +158,11 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
      {"torchaudio-undeclared-torch", "torch-torchaudio-cuda-mismatch", "torchaudio-torchcodec"}),
     ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, {"coqui-torch-extras"}),
+    ({"coqui-tts": "0.24.1", "coqui-tts-trainer": "0.4.0", "coqpit": "0.0.17",
+      "coqpit-config": "0.2.5", "transformers": "4.40.2", "torch": "2.5.1",
+      "torchaudio": "2.5.1"}, {"coqpit-fork-clash"}),
+    ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
+      "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
     ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
     ({"TTS": "0.22.0", "transformers": "5.19.0", "torch": "2.5.1", "torchaudio": "2.5.1"},
