@@ -18,6 +18,7 @@ from report_fakes import fake_result, write
 
 from compat import report
 from compat.report import model
+from compat.report.markdown import verdict_cell
 from conftest import PY312_LEGACY, RELEASE_ERA, SEED_BROKEN, TORCH26
 
 BEAM = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/x.py)")
@@ -228,6 +229,21 @@ def test_tiers_left_out_make_a_cell_incomplete_not_passing(tmp_path):
     for tier in ("synth", "stream", "finetune", "bench"):
         result["tiers"][tier] = {"status": "not-run", "reason": "not selected (only import, load)"}
     assert model.entry(result, "p.json")["verdict"] == "incomplete"
+
+
+def test_a_run_of_some_tiers_is_judged_on_them_and_says_so(tmp_path):
+    """The exploratory matrix runs import, load and synth: its cells are judged on those
+    (the verdict names them), and never become a recommended pin."""
+    result = fake_result("explored")
+    result["only"] = ["import", "load", "synth"]
+    for tier in ("stream", "finetune", "bench"):
+        result["tiers"][tier] = {"status": "not-run", "reason": "not selected"}
+    item = model.entry(result, "e.json")
+    assert (item["verdict"], item["scope"]) == ("pass", ["import", "load", "synth"])
+    assert verdict_cell(item).endswith("(tiers import, load, synth)")
+    assert model.recommended_pins([item]) == []
+    result["tiers"]["synth"] = {"status": "fail", "exc_type": "ValueError", "message": "x"}
+    assert model.entry(result, "e.json")["verdict"] == "fail"
 
 
 def test_a_result_the_model_cannot_read_is_a_problem_not_a_crash(mixed):

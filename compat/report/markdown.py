@@ -39,6 +39,11 @@ def tier_cell(item: dict[str, Any], name: str) -> str:
 
 
 def verdict_cell(item: dict[str, Any]) -> str:
+    scope = f" (tiers {', '.join(item['scope'])})" if item.get("scope") else ""
+    return _verdict_words(item) + scope
+
+
+def _verdict_words(item: dict[str, Any]) -> str:
     if item["verdict"] == "install-failed":
         failure = next(f for f in item["failures"] if f["tier"] == "install")
         return f"{VERDICT['install-failed']}: {short_cause(failure)}"

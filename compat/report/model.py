@@ -268,7 +268,12 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     }
     found.update(split_busy(data, found["bench"], engine))
     _host_missing(tiers, found["failures"], data.get("host"))
-    found["verdict"] = verdict(tiers, data.get("outcome"))
+    # A run of some tiers (the exploratory matrix's cells, the culprit finder's trials) is
+    # judged on those, and says so; tiers left out otherwise make the cell incomplete.
+    found["scope"] = [t for t in engine.tier_names() if t in (data.get("only") or [])]
+    judged = {n: t for n, t in tiers.items() if not found["scope"]
+              or n in found["scope"] or n == "install"}
+    found["verdict"] = verdict(judged, data.get("outcome"))
     return found
 
 
@@ -309,12 +314,13 @@ def _newness(item: dict[str, Any]) -> tuple:
 
 def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per release line and device: the newest cell passing every tier bare, and the newest
-    passing with shims, as requirement lines."""
+    passing with shims, as requirement lines (a cell run on some tiers only is left out)."""
     out = []
     for line in LINES:
         devices = sorted({d for e in entries if e["line"] == line for d in e["devices"]})
         for device in devices:
-            here = [e for e in entries if e["line"] == line and device in e["devices"]]
+            here = [e for e in entries if e["line"] == line and device in e["devices"]
+                    and not e.get("scope")]  # judged on some tiers: not a recommendation
             pick: dict[str, Any] = {"line": line, "device": device}
             for kind, ok in (("bare", ("pass",)), ("shimmed", ("pass-with-shims",))):
                 good = [e for e in here if e["verdict"] in ok]
