@@ -63,6 +63,9 @@ VERBATIM = [
      "not found in your\nenvironment. Check out the instructions on the installation page:",
      "coqui-torch-extras"),
     ("TypeError", "issubclass() arg 1 must be a class", "coqpit-fork-clash"),
+    ("ImportError", "cannot import name 'isin_mps_friendly' from 'transformers.pytorch_utils' "
+     "(/work/main/.nox/matrix-cell-coqui0-27-1-torch2-8-0-tf5-20-2-py3-10/lib/python3.10/"
+     "site-packages/transformers/pytorch_utils.py)", "isin-mps-friendly-removed"),
     ("ModuleNotFoundError", "Could not import module 'GPT2PreTrainedModel'. Are this object's "
      "requirements defined correctly? Set the logging verbosity to DEBUG for the original "
      "import error.", "transformers5-needs-torch26"),
@@ -161,6 +164,8 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
     ({"coqui-tts": "0.24.1", "coqui-tts-trainer": "0.4.0", "coqpit": "0.0.17",
       "coqpit-config": "0.2.5", "transformers": "4.40.2", "torch": "2.5.1",
       "torchaudio": "2.5.1"}, {"coqpit-fork-clash"}),
+    ({"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed"}),
     ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
       "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
     ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
