@@ -63,6 +63,9 @@ VERBATIM = [
      "not found in your\nenvironment. Check out the instructions on the installation page:",
      "coqui-torch-extras"),
     ("TypeError", "issubclass() arg 1 must be a class", "coqpit-fork-clash"),
+    ("ImportError", "\nFrom Pytorch 2.9, the torchcodec library is required for audio IO, but "
+     "it was not\nfound in your environment. You can install it with Coqui's `codec` extra:",
+     "coqui-codec-extra"),
     ("ImportError", "cannot import name 'isin_mps_friendly' from 'transformers.pytorch_utils' "
      "(/work/main/.nox/matrix-cell-coqui0-27-1-torch2-8-0-tf5-20-2-py3-10/lib/python3.10/"
      "site-packages/transformers/pytorch_utils.py)", "isin-mps-friendly-removed"),
@@ -168,6 +171,9 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed"}),
     ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
       "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
+    ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",
+      "six": "1.17.0"}, {"coqui-codec-extra", "torchaudio-torchcodec", "cache-kwarg",
+                         "torch-torchaudio-cuda-mismatch"}),
     ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
     ({"TTS": "0.22.0", "transformers": "5.19.0", "torch": "2.5.1", "torchaudio": "2.5.1"},
