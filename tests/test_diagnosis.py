@@ -172,7 +172,7 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
     ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
       "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
     ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",
-      "six": "1.17.0"}, {"coqui-codec-extra", "torchaudio-torchcodec", "cache-kwarg",
+      "six": "1.17.0"}, {"coqui-codec-extra", "cache-kwarg",
                          "torch-torchaudio-cuda-mismatch"}),
     ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
