@@ -118,3 +118,22 @@ def test_a_regeneration_that_stopped_resumes_from_the_days_answers(tmp_path, mon
     other = explore.edges([FORK])[1]
     explore.remembered_resolve(other, tmp_path)
     assert asked == [edge, other]  # another edge is its own question
+
+
+def test_the_checked_in_exploratory_matrix_is_what_the_generator_writes():
+    """matrices/explore.toml is generated, kept in the repository: a valid matrix whose
+    cells are the explored lines' releases, run cheaply and without keeping environments."""
+    from compat import paths
+
+    path = paths.MATRICES / "explore.toml"
+    text = path.read_text()
+    assert text.startswith(explore.HEADER)
+    cells = load_matrices([path]).cells
+    from packaging.utils import canonicalize_name
+
+    lines = {canonicalize_name(d) for d, *_ in explore.explored_lines()}
+    assert cells and all(canonicalize_name(c.tts_distribution) in lines for c in cells)
+    assert all("explore" in c.tags and not c.keep_env and c.tiers == explore.DECIDING_TIERS
+               for c in cells)
+    assert {c.python for c in cells} <= set(explore.PYTHONS)
+    assert any("lowest" in c.tags for c in cells) and any("highest" in c.tags for c in cells)
