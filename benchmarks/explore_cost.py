@@ -3,10 +3,11 @@
     python benchmarks/explore_cost.py [-k EXPR | --cells FILE] [--results DIR] [-- ARGS]
 
 runs ``nox -s matrix -t explore`` (its cells' own tiers: import, load, synth), with ``-k``
-or ``--cells`` (a file of cell ids, one a line, run in that order) to run a part of it, and samples the free disk every five seconds meanwhile. Prints a
-table: cells selected, results written (run, or read because current), wall time, minutes
-per cell run, free disk before, lowest during (the peak use) and after. Cells keep no
-environment (``keep-env = false``), so the peak is one cell's environment plus uv's cache.
+or ``--cells`` (a file of cell ids, one a line, run in that order) to run a part of it,
+and samples the free disk every five seconds meanwhile. Prints a table: cells selected,
+results written, run now, wall time, minutes per cell run, free disk before, lowest
+during (the peak use) and after. Cells keep no environment (``keep-env = false``), so
+the peak is one cell's environments plus uv's cache.
 Run it on a quiet machine; the figures are data, never assertions.
 """
 

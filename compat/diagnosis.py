@@ -214,15 +214,17 @@ def by_id(breakage_id: str) -> Breakage:
     raise KeyError(breakage_id)
 
 
-def classify(exc_type: str | None, message: str | None,
-             engine: str | None = None) -> Breakage | None:
+def classify(exc_type: str | None, message: str | None, engine: str | None = None,
+             versions: dict[str, str | None] | None = None) -> Breakage | None:
     """The first known breakage of the engine (every engine's when None) matching a
     failure, or None (unclassified). Never a guess: only an entry whose signature matches
-    is returned."""
-    for entry in load(engine):
-        if entry.matches(exc_type or "", message or ""):
-            return entry
-    return None
+    is returned. With the failing stack's ``versions``, an entry whose ``affects`` holds
+    for them comes first: one message can be two breakages of two releases of an engine,
+    told apart only by the stack's versions (the knowledge bases have such a pair)."""
+    found = [e for e in load(engine) if e.matches(exc_type or "", message or "")]
+    if versions is not None:
+        found.sort(key=lambda e: not (e.affects and e.affected(versions)))
+    return found[0] if found else None
 
 
 def shims_for(exc_type: str | None, message: str | None,

@@ -50,8 +50,12 @@ def check(results_dir: Path | None = None) -> list[str]:
             where = "/".join(str(p) for p in error.absolute_path)
             problems.append(f"{path}: {where}: {error.message}")
         for found in diagnosis.load(name):
-            if diagnosis.classify(*found.example(), name) != found:
-                problems.append(f"{path}: {found.id}: its own error does not classify to it")
+            cells = matrix_cells()
+            versions = next((declared_versions(cells[c]) for c in found.shown_by
+                             if c in cells), None)
+            if diagnosis.classify(*found.example(), name, versions) != found:
+                problems.append(f"{path}: {found.id}: its own error does not classify to it"
+                                + (" on its shown_by cell's versions" if versions else ""))
     return problems + boundary_problems(results_dir)
 
 

@@ -63,6 +63,10 @@ VERBATIM = [
      "not found in your\nenvironment. Check out the instructions on the installation page:",
      "coqui-torch-extras"),
     ("TypeError", "issubclass() arg 1 must be a class", "coqpit-fork-clash"),
+    ("AssertionError", "built-in speakers: [] assert 'Tiny Speaker' in {}",
+     "tts021-no-builtin-speakers"),
+    ("AttributeError", "'GenerationConfig' object has no attribute 'do_stream'",
+     "coqui-stream-config"),
     ("ImportError", "\nFrom Pytorch 2.9, the torchcodec library is required for audio IO, but "
      "it was not\nfound in your environment. You can install it with Coqui's `codec` extra:",
      "coqui-codec-extra"),
@@ -90,14 +94,33 @@ VERBATIM = [
 @pytest.mark.parametrize(("exc_type", "message", "entry"), VERBATIM,
                          ids=[v[2] + f"-{i}" for i, v in enumerate(VERBATIM)])
 def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
-    found = diagnosis.classify(exc_type, message)
+    from compat import kb
+
+    shown_by = next(e.shown_by for e in diagnosis.load() if e.id == entry)
+    cells = kb.matrix_cells()
+    versions = next((kb.declared_versions(cells[c]) for c in shown_by), None)
+    found = diagnosis.classify(exc_type, message, versions=versions)
     assert found is not None and found.id == entry
 
 
 def test_every_entry_is_exercised_and_its_own_error_classifies_to_it():
+    from compat import kb
+
     assert {v[2] for v in VERBATIM} == {e.id for e in diagnosis.load()}
+    cells = kb.matrix_cells()
     for entry in diagnosis.load():
-        assert diagnosis.classify(*entry.example()) == entry
+        versions = next((kb.declared_versions(cells[c]) for c in entry.shown_by), None)
+        assert diagnosis.classify(*entry.example(), versions=versions) == entry
+
+
+def test_one_message_two_breakages_the_stack_decides():
+    """TTS 0.22.0's stream sampler and coqui-tts 0.27's stream config both end in this."""
+    message = ("AttributeError", "'GenerationConfig' object has no attribute 'do_stream'")
+    legacy = {"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.5.1"}
+    fork = {"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0"}
+    assert diagnosis.classify(*message, versions=legacy).id == "stream-sampler"
+    assert diagnosis.classify(*message, versions=fork).id == "coqui-stream-config"
+    assert diagnosis.classify(*message).id == "stream-sampler"  # no stack: the first entry
 
 
 @pytest.mark.parametrize(("exc_type", "message"), [
@@ -157,9 +180,10 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "numpy": "2.0.2"}, {"numpy-abi"}),
     ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
-      "librosa": "0.10.0"}, {"librosa-pkg-resources"}),  # no setuptools
+      "librosa": "0.10.0"}, {"librosa-pkg-resources", "tts021-no-builtin-speakers"}),
     ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
-      "librosa": "0.10.0", "setuptools": "81.0.0"}, set()),  # still has pkg_resources
+      "librosa": "0.10.0", "setuptools": "81.0.0"},
+     {"tts021-no-builtin-speakers"}),  # setuptools 81 still has pkg_resources
     ({"coqui-tts": "0.24.1", "transformers": "4.33.0", "torch": "2.1.0", "torchaudio": "2.11.0"},
      {"torchaudio-undeclared-torch", "torch-torchaudio-cuda-mismatch", "torchaudio-torchcodec"}),
     ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
@@ -168,7 +192,12 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "coqpit-config": "0.2.5", "transformers": "4.40.2", "torch": "2.5.1",
       "torchaudio": "2.5.1"}, {"coqpit-fork-clash"}),
     ({"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
-      "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed"}),
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed",
+                                                "coqui-stream-config"}),
+    ({"TTS": "0.21.3", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0", "setuptools": "80.9.0"}, {"tts021-no-builtin-speakers"}),
+    ({"coqui-tts": "0.27.1", "transformers": "5.0.0", "torch": "2.8.0", "torchaudio": "2.8.0",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"coqui-stream-config"}),
     ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
       "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
     ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",

@@ -49,10 +49,11 @@ def tts_line(data: dict[str, Any]) -> tuple[str, str]:
     return (line[1].key if line else engine.lines[0].key), pinned
 
 
-def diagnose(exc_type: str | None, message: str | None, engine: str | None = None
-             ) -> dict[str, Any]:
-    """The engine's knowledge-base entry of a failure, or ``unclassified``, nothing guessed."""
-    entry = diagnosis.classify(exc_type, message, engine)
+def diagnose(exc_type: str | None, message: str | None, engine: str | None = None,
+             versions: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The engine's knowledge-base entry of a failure, or ``unclassified``, nothing guessed
+    (``versions``: the failing stack's, to choose between entries one message matches)."""
+    entry = diagnosis.classify(exc_type, message, engine, versions)
     if entry is None:
         return {"id": diagnosis.UNCLASSIFIED}
     return {key: value for key, value in entry.as_dict().items()
@@ -107,7 +108,7 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             found_dx = diagnose(info.get("exc_type") or ("InstallError" if name == "install"
                                                          else None), info.get("message"),
-                                engines.engine_of_cell(data["cell"]))
+                                engines.engine_of_cell(data["cell"]), _versions(data, kind))
             found.append({
                 "tier": name, "kind": kind, "status": info["status"],
                 "exc_type": info.get("exc_type") or "",
@@ -118,6 +119,16 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "diagnosis": found_dx,
             })
     return found
+
+
+def _versions(data: dict[str, Any], kind: str) -> dict[str, str | None]:
+    """The versions a failure happened on: what was installed (before the repair round, for
+    a packaging failure it mended), and the Python."""
+    fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
+    installed = data.get("resolved", {}) if kind == "packaging" or not fixed else (
+        fixed.get("resolved") or data.get("resolved", {}))
+    python = (data.get("python") or {}).get("version") or data["cell"].get("python")
+    return {**installed, "python": python}
 
 
 def _tested(repair: dict[str, Any]) -> list[dict[str, Any]]:
