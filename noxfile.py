@@ -10,6 +10,9 @@
     nox -s bisect -- --cell ID --package NAME [--good V --bad V --tier T | --newest-good]
     nox -s bisect -- --from-diff BASE | --good-lock F --bad-lock F
                                         the release (or the set of packages) that broke it
+    nox -s matrix -t explore            the exploratory matrix (nox -l -t explore lists it)
+    nox -s explore -- --regenerate      rewrite matrices/explore.toml from the releases' metadata
+    nox -s kb -- check | draft CELL     the knowledge bases: schema, examples, boundaries; drafts
     nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's own tests
@@ -80,6 +83,26 @@ def bisect(session: nox.Session) -> None:
     code = culprit.main(session.posargs)
     if code:
         raise SystemExit(code)  # 1: no boundary found; 2: cannot run
+
+
+@nox.session(python=False)
+def kb(session: nox.Session) -> None:
+    """The knowledge bases as data (-- check | -- draft CELL [--results DIR])."""
+    from compat import kb as knowledge
+
+    code = knowledge.main(session.posargs)
+    if code:
+        raise SystemExit(code)  # 1: drafts printed or a knowledge base is wrong; 2: cannot run
+
+
+@nox.session(python=False)
+def explore(session: nox.Session) -> None:
+    """Regenerate matrices/explore.toml from the releases' metadata (-- --regenerate)."""
+    from compat import explore as exploration
+
+    code = exploration.main(session.posargs)
+    if code:
+        raise SystemExit(code)
 
 
 @nox.session(python=False)

@@ -28,10 +28,13 @@ FIELDS = ("id", "tier", "exc_type", "pattern", "error", "diagnosis", "cause", "b
           "affects", "shim", "pin", "reference")
 #: Fields an entry may leave out, with their defaults. ``host``: the host prerequisite
 #: (compat.host.KNOWN) whose absence explains the breakage. ``repair``: for a packaging
-#: failure, how the repair round mends it (``add:DIST``, ``align:DIST=OTHER``; see
-#: compat.repair).
-OPTIONAL = {"host": "", "repair": ""}
-REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
+#: failure, how the repair round mends it (``add:DIST``, ``add:DIST<V`` (a bound),
+#: ``align:DIST=OTHER``; see
+#: compat.repair). ``shown_by``: the cells (ids in matrices/*.toml) that show it, which
+#: ``nox -s kb -- check`` holds the entry's ``affects`` against.
+OPTIONAL: dict[str, Any] = {"host": "", "repair": "", "shown_by": ()}
+REPAIR = re.compile(r"^(add:[A-Za-z0-9._-]+([<>=!~]=?[0-9][0-9A-Za-z.*]*)?"
+                    r"|align:[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)$")
 
 
 class KnowledgeBaseError(ValueError):
@@ -54,6 +57,7 @@ class Breakage:
     reference: str
     host: str = ""
     repair: str = ""
+    shown_by: tuple[str, ...] = ()
     #: The engine whose folder holds the entry (set by :func:`load`).
     engine: str = field(default="", compare=False)
     _type_re: re.Pattern = field(init=False, repr=False, compare=False)
@@ -67,6 +71,14 @@ class Breakage:
         """Whether a failure (exception type, message) is this breakage."""
         type_ok = not self.exc_type or bool(self._type_re.search(exc_type or ""))
         return type_ok and self._message_re.search(message or "") is not None
+
+    def example(self) -> tuple[str, str]:
+        """The entry's own verbatim ``error`` as (exception type, message): "Type: text",
+        or the whole line as the message when it names no type (an install failure takes
+        the first type the entry allows)."""
+        kind, _, rest = self.error.partition(": ")
+        exc_type, message = (kind.rsplit(".", 1)[-1], rest) if rest else ("", self.error)
+        return exc_type or self.exc_type.split("|")[0], message
 
     @property
     def remedy(self) -> str:
@@ -85,7 +97,8 @@ class Breakage:
                    for alt in self.affects)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: (list(getattr(self, name)) if name == "affects" else getattr(self, name))
+        return {name: (list(getattr(self, name)) if name in ("affects", "shown_by")
+                       else getattr(self, name))
                 for name in (*FIELDS, *OPTIONAL)} | {"remedy": self.remedy}
 
 
@@ -140,15 +153,42 @@ def parse(text: str, source: str = FILE_NAME, engine: str = "") -> tuple[Breakag
         seen.add(raw["id"])
         if raw.get("repair") and not REPAIR.match(raw["repair"]):
             raise KnowledgeBaseError(f"{where}: repair {raw['repair']!r}: expected "
-                                     "'add:DIST' or 'align:DIST=OTHER'")
+                                     "'add:DIST', 'add:DIST<VERSION' or 'align:DIST=OTHER'")
         for alt in raw["affects"]:
             for dist, rule in alt.items():
                 _check_rule(where, dist, rule)
         try:
-            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"])}, engine=engine))
+            entries.append(Breakage(**{**raw, "affects": tuple(raw["affects"]),
+                                       "shown_by": tuple(raw.get("shown_by", ()))},
+                                    engine=engine))
         except re.error as exc:
             raise KnowledgeBaseError(f"{where}: bad regular expression: {exc}") from None
     return tuple(entries)
+
+
+def render_entry(fields: dict[str, Any]) -> str:
+    """One ``[[breakage]]`` entry in the knowledge base's own TOML, fields in their order
+    (``affects`` a list of tables): what the culprit finder's and ``kb draft``'s drafts
+    are written with, so a draft always parses (a test checks)."""
+    import json
+
+    def value(v: Any) -> str:
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            return json.dumps(list(v))
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join("{ " + ", ".join(f"{key(k)} = {json.dumps(x)}"
+                                                     for k, x in alt.items()) + " }"
+                                   for alt in v) + "]"
+        return json.dumps(v)  # a JSON string is a TOML basic string
+
+    def key(name: str) -> str:
+        return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+    lines = ["[[breakage]]"]
+    for name in (*FIELDS, *OPTIONAL):
+        if name in fields and (name in FIELDS or fields[name]):
+            lines.append(f"{name} = {value(fields[name])}")
+    return "\n".join(lines) + "\n"
 
 
 def knowledge_bases() -> dict[str, Path]:
@@ -174,15 +214,17 @@ def by_id(breakage_id: str) -> Breakage:
     raise KeyError(breakage_id)
 
 
-def classify(exc_type: str | None, message: str | None,
-             engine: str | None = None) -> Breakage | None:
+def classify(exc_type: str | None, message: str | None, engine: str | None = None,
+             versions: dict[str, str | None] | None = None) -> Breakage | None:
     """The first known breakage of the engine (every engine's when None) matching a
     failure, or None (unclassified). Never a guess: only an entry whose signature matches
-    is returned."""
-    for entry in load(engine):
-        if entry.matches(exc_type or "", message or ""):
-            return entry
-    return None
+    is returned. With the failing stack's ``versions``, an entry whose ``affects`` holds
+    for them comes first: one message can be two breakages of two releases of an engine,
+    told apart only by the stack's versions (the knowledge bases have such a pair)."""
+    found = [e for e in load(engine) if e.matches(exc_type or "", message or "")]
+    if versions is not None:
+        found.sort(key=lambda e: not (e.affects and e.affected(versions)))
+    return found[0] if found else None
 
 
 def shims_for(exc_type: str | None, message: str | None,

@@ -134,6 +134,36 @@ def prune_cache() -> None:
         subprocess.run([uv, "cache", "prune", "--quiet"], capture_output=True, timeout=600)
 
 
+#: Below this much free disk after a one-off cell, the CUDA wheels leave uv's cache too.
+LOW_DISK = 20 * 2**30
+#: The packages that make a torch stack 3-5 GB: what leaves uv's cache when disk runs low.
+HEAVY = re.compile(r"^(torch|triton|nvidia-.*|cuda-.*)$")
+
+
+def remove_environments(venv: Path, say: Callable[[str], None] = print) -> None:
+    """Remove a one-off cell's environments (``keep-env = false``: the exploratory matrix)
+    and prune uv's cache; when the disk is still low, drop the CUDA wheels from the cache
+    as well (the next cell that needs them downloads them again)."""
+    gone = [p for p in (venv, venv.with_name(f"{venv.name}-repaired")) if p.exists()]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    prune_cache()
+    uv = uv_executable()
+    free = shutil.disk_usage(venv.parent).free
+    heavy: list[str] = []
+    if uv and free < LOW_DISK:
+        cache = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True,
+                               timeout=60).stdout.strip()
+        heavy = sorted({p.name for p in Path(cache).glob("wheels-v*/pypi/*")
+                        if HEAVY.match(p.name)}) if cache else []
+        if heavy:
+            subprocess.run([uv, "cache", "clean", *heavy], capture_output=True, timeout=600)
+    after = shutil.disk_usage(venv.parent).free
+    say(f"keep-env = false: removed {len(gone)} environment(s)"
+        + (f", and {len(heavy)} CUDA packages from uv's cache" if heavy else "")
+        + f"; {after / 2**30:.1f} GiB free")
+
+
 def freeze(backend: str, venv: Path) -> list[str]:
     uv = uv_executable()
     if backend == "uv" and uv:

@@ -39,10 +39,13 @@ DEFAULT_TIMEOUT = 1800.0
 DEFAULT_INSTALL_TIMEOUT = 1800.0
 
 _INSTALL_KEYS = {"index-url", "extra-index-url", "find-links", "index-strategy", "pre"}
-_OPTION_KEYS = {"engine", "timeout", "install-timeout", "memory-limit", "tags", "install", "pins"}
+_OPTION_KEYS = {"engine", "timeout", "install-timeout", "memory-limit", "tags", "install", "pins",
+                "keep-env", "tiers"}
 #: ``default = false``: the file is not part of the default selection (matrices/*.toml
 #: when COMPAT_MATRIX names none): CI's smoke subset, the exploratory matrix.
-_MATRIX_KEYS = _OPTION_KEYS | {"description", "default"}
+#: ``tag = "explore"``: every cell carries the tag, and a file that is not in the default
+#: selection joins it when nox is asked for that tag (``nox -l -t explore``).
+_MATRIX_KEYS = _OPTION_KEYS | {"description", "default", "tag"}
 _CELL_KEYS = _OPTION_KEYS | set(AXES) | {"id"}
 _GRID_KEYS = _OPTION_KEYS | set(AXES) | {"include", "exclude"}
 _TOP_KEYS = {"matrix", "grid", "cell"}
@@ -96,6 +99,13 @@ class Cell:
     timeout: float = DEFAULT_TIMEOUT
     install_timeout: float = DEFAULT_INSTALL_TIMEOUT
     memory_limit: int | None = None
+    #: ``keep-env = false``: remove the cell's environments once its result is written
+    #: (the exploratory matrix: a hundred one-off stacks would not fit on the disk).
+    keep_env: bool = True
+    #: ``tiers = [...]``: the tiers the cell runs unless ``-- --tiers`` asks for others
+    #: (empty: all of its engine's). The exploratory matrix runs those that decide whether
+    #: a stack works.
+    tiers: tuple[str, ...] = ()
     install: InstallOptions = field(default_factory=InstallOptions)
     source: str = ""
 
@@ -183,14 +193,17 @@ def load_matrix(path: str | Path, known_engines: Mapping[str, Iterable[str]] | N
     return _Parser(path, known_engines).parse(data)
 
 
-def in_default_selection(path: Path) -> bool:
+def in_default_selection(path: Path, tags: Iterable[str] = ()) -> bool:
     """Whether a matrix file is part of the default selection (``[matrix] default``, true
-    unless said otherwise); a file that cannot be read is, so its error is shown."""
+    unless said otherwise), or joins it because ``tags`` (nox's ``-t``) name its ``[matrix]
+    tag``; a file that cannot be read is, so its error is shown."""
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("matrix", {})
     except (OSError, tomllib.TOMLDecodeError):
         return True
-    return not (isinstance(table, dict) and table.get("default") is False)
+    if not isinstance(table, dict) or table.get("default") is not False:
+        return True
+    return bool(table.get("tag")) and table.get("tag") in set(tags)
 
 
 def load_matrices(paths: Iterable[str | Path],
@@ -238,6 +251,9 @@ class _Parser:
         description = str(defaults.pop("description", ""))
         if not isinstance(defaults.pop("default", True), bool):
             raise self.fail("[matrix]", "default", "must be true or false")
+        file_tag = defaults.pop("tag", None)
+        if file_tag is not None and not valid_id(file_tag):
+            raise self.fail("[matrix]", "tag", f"not a valid tag: {ID_RULE}")
         cells: list[Cell] = []
         for n, grid in enumerate(self._tables(data, "grid"), start=1):
             cells += self._expand_grid(grid, defaults, f"[[grid]] #{n}")
@@ -248,6 +264,9 @@ class _Parser:
             cells.append(self._make_cell({**defaults, **raw}, where, explicit_id=raw.get("id")))
         if not cells:
             raise self.fail("top level", None, "no cells: add a [[grid]] or a [[cell]] table")
+        if file_tag:
+            cells = [c if file_tag in c.tags else replace(c, tags=(*c.tags, file_tag))
+                     for c in cells]
         seen: dict[str, Cell] = {}
         for cell in cells:
             if cell.id in seen:
@@ -386,6 +405,8 @@ class _Parser:
             install_timeout=self._seconds(
                 raw.get("install-timeout", DEFAULT_INSTALL_TIMEOUT), where, "install-timeout"),
             memory_limit=self._size(raw.get("memory-limit"), where),
+            keep_env=self._flag(raw.get("keep-env", True), where, "keep-env"),
+            tiers=self._names(raw.get("tiers", []), where, "tiers"),
             install=self._install(raw.get("install", {}), where),
             source=f"{self.path.name}: {where}",
         )
@@ -488,6 +509,16 @@ class _Parser:
                 or not math.isfinite(value) or value <= 0:
             raise self.fail(where, key, f"must be a positive number of seconds, not {value!r}")
         return float(value)
+
+    def _names(self, value: Any, where: str, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(where, key, "must be a list of names")
+        return tuple(dict.fromkeys(value))
+
+    def _flag(self, value: Any, where: str, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, key, "must be true or false")
+        return value
 
     def _size(self, value: Any, where: str) -> int | None:
         if value is None:

@@ -15,7 +15,7 @@ import nox
 from compat import host, paths
 from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
 from compat.engines import all_engines, get_engine
-from compat.install import install
+from compat.install import install, remove_environments
 from compat.interpreters import find_python
 from compat.matrix import InstallOptions, Matrix, MatrixError, load_matrices
 from compat.progress import Progress
@@ -32,11 +32,22 @@ def reports_dir() -> Path:
     return paths.reports_dir()
 
 
-def load_or_exit() -> Matrix:
+def requested_tags(argv: list[str]) -> list[str]:
+    """The tags nox's command line asks for (``-t a b``, ``--tags=a``): the noxfile is read
+    before nox filters its sessions, so it reads them itself to add a matrix file that
+    joins the selection by tag (``nox -l -t explore``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-t", "--tags", nargs="*", action="extend", default=[])
+    known, _ = parser.parse_known_args(argv[:argv.index("--")] if "--" in argv else argv)
+    return [t for t in known.tags if t]
+
+
+def load_or_exit(argv: list[str] | None = None) -> Matrix:
     """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
     engines = {name: engine.distributions for name, engine in all_engines().items()}
+    tags = requested_tags(sys.argv[1:] if argv is None else argv)
     try:
-        return load_matrices(paths.matrix_paths(), engines)
+        return load_matrices(paths.matrix_paths(tags=tags), engines)
     except MatrixError as exc:
         print(f"xtts-compat: invalid matrix: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -62,7 +73,8 @@ def _posargs(session: nox.Session) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="rerun cells whose result is current")
     parser.add_argument("--tiers", default="", metavar="T1,T2",
                         help="run only these tiers (give the tiers they need too); a stored "
-                             "result that ran them is current")
+                             "result that ran them is current; 'all' runs every tier of a "
+                             "cell that names its own (the exploratory matrix)")
     return parser.parse_args(session.posargs)
 
 
@@ -79,13 +91,20 @@ def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, 
         return ids.index(cell_id) + 1, len(ids), ids[ids.index(cell_id) + 1:]
 
 
+def chosen_tiers(asked: str, own: tuple[str, ...]) -> tuple[str, ...]:
+    """The tiers a run covers: those ``--tiers`` asks for, else the cell's own ``tiers``;
+    ``all`` (or neither) is every tier of the engine, given as ``()``."""
+    only = tuple(t for t in asked.split(",") if t) or own
+    return () if only == ("all",) else only
+
+
 def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     opts = _posargs(session)
     if os.environ.get("COMPAT_NO_REPORT") != "1":  # the culprit finder's trials: no report
         session.notify("report", posargs=[])  # queued once, runs after the last cell
     cell = matrix.by_id()[cell_id]
     engine = get_engine(cell.engine)
-    only = tuple(t for t in opts.tiers.split(",") if t)
+    only = chosen_tiers(opts.tiers, cell.tiers)
     unknown = sorted(set(only) - {t.name for t in engine.tiers})
     if unknown:
         session.error(f"--tiers {opts.tiers}: no tier {', '.join(unknown)} in the {engine.name} "
@@ -107,7 +126,11 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
                   interpreter=str(session.python) if session.python else None, venv=venv,
                   backend=session.venv_backend if has_venv else "none", progress=progress,
                   force=opts.force, recreate_venv=recreate, only=only)
-    run_cell(run)
+    try:
+        run_cell(run)
+    finally:
+        if venv is not None and not cell.keep_env:
+            remove_environments(venv, session.log)
 
 
 def render_report(session: nox.Session) -> None:

@@ -4,6 +4,7 @@ overridable by an environment variable (set by a caller such as the gate or CI).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -12,17 +13,18 @@ DEFAULT_MATRIX = MATRICES / "default.toml"
 BASELINE = MATRICES / "baseline.json"
 
 
-def matrix_paths(chosen: str | Path | None = None) -> list[Path]:
+def matrix_paths(chosen: str | Path | None = None, tags: Iterable[str] = ()) -> list[Path]:
     """``chosen``, else ``COMPAT_MATRIX`` (relative to the current folder), else every
     matrices/*.toml in the default selection (default.toml first; not those that say
-    ``default = false``, such as CI's smoke subset)."""
+    ``default = false``, such as CI's smoke subset, unless ``tags`` name the file's
+    ``[matrix] tag``: ``nox -t explore`` adds the exploratory matrix)."""
     from compat.matrix import in_default_selection
 
     picked = chosen or os.environ.get("COMPAT_MATRIX")
     if picked:
         return [Path(picked).resolve()]
     others = sorted(p for p in MATRICES.glob("*.toml") if p != DEFAULT_MATRIX)
-    return [p.resolve() for p in [DEFAULT_MATRIX, *others] if in_default_selection(p)]
+    return [p.resolve() for p in [DEFAULT_MATRIX, *others] if in_default_selection(p, tags)]
 
 
 def results_dir(chosen: str | Path | None = None) -> Path:

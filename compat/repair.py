@@ -6,7 +6,9 @@ install pairs a torch with a torchaudio of another release. The bare verdict rec
 that failure with its diagnosis; the repair round then reruns the cell in a second
 environment with the smallest change that mends it, so the engine's tiers still run:
 
-- ``add:DIST``: the knowledge-base entry names the missing distribution;
+- ``add:DIST``: the knowledge-base entry names the missing distribution; ``add:DIST<V``
+  adds it within a bound, or pins it there when the installed one is outside (setuptools
+  82 removed the ``pkg_resources`` an old librosa imports);
 - a ``No module named 'X'`` for a top-level module no installed distribution provides:
   add the distribution of that name (``MODULE_DISTRIBUTIONS`` maps the few that differ);
 - ``align:torch=torchaudio``: pin torch to torchaudio's release (they ship in step; the
@@ -80,9 +82,12 @@ def _fixes_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, 
     found = entry.id if entry else diagnosis.UNCLASSIFIED
     how = entry.repair if entry else ""
     if how.startswith("add:"):
-        dist = how[len("add:"):]
-        if canonicalize_name(dist) not in installed:
-            return [Fix("add", dist, tier_name, found, first)]
+        wanted = Requirement(how[len("add:"):])
+        have = installed.get(canonicalize_name(wanted.name))
+        if have is None:
+            return [Fix("add", str(wanted), tier_name, found, first)]
+        if wanted.specifier and not wanted.specifier.contains(_release(have), prereleases=True):
+            return [Fix("pin", str(wanted), tier_name, found, first)]
         return []
     if how.startswith("align:"):
         # Both sides pinned: the target to the source's release, and the source to the

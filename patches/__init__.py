@@ -25,6 +25,7 @@ from . import (
     cache_kwarg,
     dropped_prefix,
     generation_mixin,
+    isin_mps_friendly,
     logits_warper,
     stream_sampler,
     torchaudio_io,
@@ -35,7 +36,7 @@ from ._shim import Shim
 #: In the order they are applied.
 SHIMS: dict[str, Shim] = {m.SHIM.name: m.SHIM for m in (
     beam_search, weights_only, generation_mixin, dropped_prefix, stream_sampler, torchaudio_io,
-    logits_warper, cache_kwarg)}
+    logits_warper, cache_kwarg, isin_mps_friendly)}
 _applied: list[str] = []
 
 

@@ -54,6 +54,31 @@ VERBATIM = [
      "transformers-needs-newer-torch"),
     ("ModuleNotFoundError", "No module named 'six'", "six-undeclared"),
     ("ModuleNotFoundError", "No module named 'click'", "click-undeclared"),
+    # Found by the exploratory matrix (matrices/explore.toml) and the culprit finder.
+    ("ModuleNotFoundError", "No module named 'pkg_resources'", "librosa-pkg-resources"),
+    ("OSError", "/work/main/.nox/matrix-cell-coqui0-24-1-torch2-1-0-tf4-33-0-py3-10/lib/"
+     "python3.10/site-packages/torchaudio/lib/_torchaudio.abi3.so: undefined symbol: "
+     "aoti_torch_abi_version", "torchaudio-undeclared-torch"),
+    ("ImportError", "\nCoqui TTS requires the PyTorch and Torchaudio libraries but they were "
+     "not found in your\nenvironment. Check out the instructions on the installation page:",
+     "coqui-torch-extras"),
+    ("TypeError", "issubclass() arg 1 must be a class", "coqpit-fork-clash"),
+    ("AssertionError", "built-in speakers: [] assert 'Tiny Speaker' in {}",
+     "tts021-no-builtin-speakers"),
+    ("AttributeError", "'GenerationConfig' object has no attribute 'do_stream'",
+     "coqui-stream-config"),
+    ("ImportError", "\nFrom Pytorch 2.9, the torchcodec library is required for audio IO, but "
+     "it was not\nfound in your environment. You can install it with Coqui's `codec` extra:",
+     "coqui-codec-extra"),
+    ("ImportError", "cannot import name 'isin_mps_friendly' from 'transformers.pytorch_utils' "
+     "(/work/main/.nox/matrix-cell-coqui0-27-1-torch2-8-0-tf5-20-2-py3-10/lib/python3.10/"
+     "site-packages/transformers/pytorch_utils.py)", "isin-mps-friendly-removed"),
+    ("ModuleNotFoundError", "Could not import module 'GPT2PreTrainedModel'. Are this object's "
+     "requirements defined correctly? Set the logging verbosity to DEBUG for the original "
+     "import error.", "transformers5-needs-torch26"),
+    ("ImportError", "cannot import name 'TransformGetItemToIndex' from 'torch._dynamo."
+     "_trace_wrapped_higher_order_op' (/v/torch/_dynamo/_trace_wrapped_higher_order_op.py)",
+     "transformers5-needs-torch26"),
     # Kokoro (compat/engines/kokoro/known_breakages.toml), from its matrix's cells.
     ("AssertionError", "chunk 0: phonemes are a tuple, not a string: ('ˈola.', None); chunk 0: "
      "length 0.20 s outside [0.21, 5.2] s for 17 tokens", "kokoro07-misaki-g2p-tuple"),
@@ -69,16 +94,33 @@ VERBATIM = [
 @pytest.mark.parametrize(("exc_type", "message", "entry"), VERBATIM,
                          ids=[v[2] + f"-{i}" for i, v in enumerate(VERBATIM)])
 def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
-    found = diagnosis.classify(exc_type, message)
+    from compat import kb
+
+    shown_by = next(e.shown_by for e in diagnosis.load() if e.id == entry)
+    cells = kb.matrix_cells()
+    versions = next((kb.declared_versions(cells[c]) for c in shown_by), None)
+    found = diagnosis.classify(exc_type, message, versions=versions)
     assert found is not None and found.id == entry
 
 
 def test_every_entry_is_exercised_and_its_own_error_classifies_to_it():
+    from compat import kb
+
     assert {v[2] for v in VERBATIM} == {e.id for e in diagnosis.load()}
+    cells = kb.matrix_cells()
     for entry in diagnosis.load():
-        kind, _, rest = entry.error.partition(": ")
-        exc_type, message = (kind.rsplit(".", 1)[-1], rest) if rest else ("", entry.error)
-        assert diagnosis.classify(exc_type or entry.exc_type.split("|")[0], message) == entry
+        versions = next((kb.declared_versions(cells[c]) for c in entry.shown_by), None)
+        assert diagnosis.classify(*entry.example(), versions=versions) == entry
+
+
+def test_one_message_two_breakages_the_stack_decides():
+    """TTS 0.22.0's stream sampler and coqui-tts 0.27's stream config both end in this."""
+    message = ("AttributeError", "'GenerationConfig' object has no attribute 'do_stream'")
+    legacy = {"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.5.1"}
+    fork = {"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0"}
+    assert diagnosis.classify(*message, versions=legacy).id == "stream-sampler"
+    assert diagnosis.classify(*message, versions=fork).id == "coqui-stream-config"
+    assert diagnosis.classify(*message).id == "stream-sampler"  # no stack: the first entry
 
 
 @pytest.mark.parametrize(("exc_type", "message"), [
@@ -137,6 +179,35 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"torch-torchaudio-cuda-mismatch"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "numpy": "2.0.2"}, {"numpy-abi"}),
+    ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0"}, {"librosa-pkg-resources", "tts021-no-builtin-speakers"}),
+    ({"TTS": "0.21.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0", "setuptools": "81.0.0"},
+     {"tts021-no-builtin-speakers"}),  # setuptools 81 still has pkg_resources
+    ({"coqui-tts": "0.24.1", "transformers": "4.33.0", "torch": "2.1.0", "torchaudio": "2.11.0"},
+     {"torchaudio-undeclared-torch", "torch-torchaudio-cuda-mismatch", "torchaudio-torchcodec"}),
+    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+      "six": "1.17.0"}, {"coqui-torch-extras"}),
+    ({"coqui-tts": "0.24.1", "coqui-tts-trainer": "0.4.0", "coqpit": "0.0.17",
+      "coqpit-config": "0.2.5", "transformers": "4.40.2", "torch": "2.5.1",
+      "torchaudio": "2.5.1"}, {"coqpit-fork-clash"}),
+    ({"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed",
+                                                "coqui-stream-config"}),
+    ({"TTS": "0.21.3", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
+      "librosa": "0.10.0", "setuptools": "80.9.0"}, {"tts021-no-builtin-speakers"}),
+    ({"coqui-tts": "0.27.1", "transformers": "5.0.0", "torch": "2.8.0", "torchaudio": "2.8.0",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"coqui-stream-config"}),
+    ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
+      "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
+    ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",
+      "six": "1.17.0"}, {"coqui-codec-extra", "cache-kwarg",
+                         "torch-torchaudio-cuda-mismatch"}),
+    ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+      "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
+    ({"TTS": "0.22.0", "transformers": "5.19.0", "torch": "2.5.1", "torchaudio": "2.5.1"},
+     {"transformers5-needs-torch26", "beam-search-scorer", "generate-removed",
+      "dropped-prefix", "stream-sampler", "logits-warper"}),
     # Kokoro's knowledge base, for Kokoro environments
     ({"kokoro": "0.9.4", "misaki": "0.9.4", "transformers": "5.24.0", "torch": "2.9.1",
       "numpy": "2.4.6"}, set()),

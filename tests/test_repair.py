@@ -146,3 +146,34 @@ def test_a_repaired_environment_with_other_fixes_is_made_anew(tmp_path, monkeypa
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
     run_cell(run)
     assert made.count("venv-repaired") == 2 and not (stale / "leftover").exists()
+
+
+PKG_RESOURCES = {"status": "fail", "exc_type": "ModuleNotFoundError",
+                 "message": "No module named 'pkg_resources'"}
+
+
+def test_a_bounded_addition_pins_an_installed_distribution_outside_its_bound():
+    """setuptools 82 removed pkg_resources, which librosa 0.10.0 (TTS 0.21) imports."""
+    old = ["TTS==0.21.0", "librosa==0.10.0", "torch==2.14.1"]
+    fixes = repair.plan({"import": PKG_RESOURCES}, [*old, "setuptools==84.2.1"]).fixes
+    assert [(f.action, f.requirement, f.diagnosis) for f in fixes] == [
+        ("pin", "setuptools<82", "librosa-pkg-resources")]
+    assert [(f.action, f.requirement) for f in repair.plan(
+        {"import": PKG_RESOURCES}, old).fixes] == [("add", "setuptools<82")]  # none at all
+    assert not repair.plan({"import": PKG_RESOURCES}, [*old, "setuptools==81.0.0"])
+    assert repair.apply(["TTS==0.21.0", "setuptools"], fixes) == ["TTS==0.21.0",
+                                                                  "setuptools<82"]
+
+
+def test_the_exploration_s_packaging_failures_have_their_repairs():
+    undefined = {"status": "fail", "exc_type": "OSError", "message":
+                 "/v/lib/python3.10/site-packages/torchaudio/lib/_torchaudio.abi3.so: "
+                 "undefined symbol: aoti_torch_abi_version"}
+    freeze = ["coqui-tts==0.24.1", "torch==2.1.0", "torchaudio==2.11.0"]
+    assert [f.requirement for f in repair.plan({"import": undefined}, freeze).fixes] == [
+        "torchaudio==2.1.0", "torch==2.1.0"]
+    none = {"status": "fail", "exc_type": "ImportError", "message":
+            "\nCoqui TTS requires the PyTorch and Torchaudio libraries but they were not "
+            "found in your\nenvironment."}
+    assert [f.requirement for f in repair.plan(
+        {"import": none}, ["coqui-tts==0.28.0", "torch==2.15.0"]).fixes] == ["torchaudio"]

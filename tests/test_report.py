@@ -18,6 +18,7 @@ from report_fakes import fake_result, write
 
 from compat import report
 from compat.report import model
+from compat.report.markdown import verdict_cell
 from conftest import PY312_LEGACY, RELEASE_ERA, SEED_BROKEN, TORCH26
 
 BEAM = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/x.py)")
@@ -78,7 +79,15 @@ def test_every_failure_has_a_diagnosis_or_is_unclassified(mixed):
     assert failures[("fork", "synth")]["diagnosis"]["shim"] == "cache_kwarg"
     assert failures[("odd", "synth")]["diagnosis"] == {"id": "unclassified"}
     text = (mixed.parent / "r" / "compat-report.md").read_text()
-    assert "**unclassified**: `ValueError: something nobody has seen`" in text
+    first = text.index("Unclassified failures (1)")
+    assert first < text.index("### Failures") and first < text.index("beam-search-scorer")
+    assert ("**`odd`** · synth (final): `ValueError: something nobody has seen` · draft: "
+            "`nox -s kb -- draft odd`") in text
+    html = (mixed.parent / "r" / "compat-report.html").read_text()
+    first = html.index("Unclassified failures (1)")
+    assert first < html.index('<table id="cells">')
+    assert ("<code>odd</code> · synth (final): <code>ValueError: something nobody has seen"
+            "</code> · draft: <code>nox -s kb -- draft odd</code>") in html
 
 
 def test_markdown_has_a_table_per_line_the_shims_and_the_pins(mixed):
@@ -220,6 +229,21 @@ def test_tiers_left_out_make_a_cell_incomplete_not_passing(tmp_path):
     for tier in ("synth", "stream", "finetune", "bench"):
         result["tiers"][tier] = {"status": "not-run", "reason": "not selected (only import, load)"}
     assert model.entry(result, "p.json")["verdict"] == "incomplete"
+
+
+def test_a_run_of_some_tiers_is_judged_on_them_and_says_so(tmp_path):
+    """The exploratory matrix runs import, load and synth: its cells are judged on those
+    (the verdict names them), and never become a recommended pin."""
+    result = fake_result("explored")
+    result["only"] = ["import", "load", "synth"]
+    for tier in ("stream", "finetune", "bench"):
+        result["tiers"][tier] = {"status": "not-run", "reason": "not selected"}
+    item = model.entry(result, "e.json")
+    assert (item["verdict"], item["scope"]) == ("pass", ["import", "load", "synth"])
+    assert verdict_cell(item).endswith("(tiers import, load, synth)")
+    assert model.recommended_pins([item]) == []
+    result["tiers"]["synth"] = {"status": "fail", "exc_type": "ValueError", "message": "x"}
+    assert model.entry(result, "e.json")["verdict"] == "fail"
 
 
 def test_a_result_the_model_cannot_read_is_a_problem_not_a_crash(mixed):

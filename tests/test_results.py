@@ -123,3 +123,21 @@ def test_result_path_of_a_good_id(tmp_path):
         tmp_path / "tts0.22.0-torch2.1.2-tf4.35.2-py3.11.json"
     assert result_path(tmp_path, "here-coqui0.28.0-torch2.9.1+cpu-tf4.57.3-py3.12").parent \
         == tmp_path
+
+
+def test_files_written_atomically_follow_the_users_umask(tmp_path):
+    """mkstemp makes 0600 files: a report a web server or another CI user cannot read."""
+    import importlib
+    import os
+    import stat
+
+    import compat.atomicio as atomicio
+
+    old = os.umask(0o022)
+    try:
+        importlib.reload(atomicio)  # it reads the umask once
+        path = atomicio.write_text_atomic(tmp_path / "r.json", "{}")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    finally:
+        os.umask(old)
+        importlib.reload(atomicio)

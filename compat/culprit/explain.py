@@ -65,7 +65,9 @@ def draft(cell: Cell, package: str, first_bad: State, last_good_version: str,
     slug = re.sub(r"[^a-z0-9]+", "-", f"{package}-{first_bad_version}-{first_bad.tier}".lower())
     older = _older(last_good_version, first_bad_version)
     op = ">=" if older == last_good_version else "<="
-    fields = {
+    affects = {line: f"=={engine_version}" if engine_version else ">=0",
+               package: f"{op}{first_bad_version}"}
+    return diagnosis.render_entry({
         "id": slug.strip("-"),
         "tier": first_bad.tier,
         "exc_type": re.escape(first_bad.exc_type.split(".")[-1]) if first_bad.exc_type else "",
@@ -75,19 +77,11 @@ def draft(cell: Cell, package: str, first_bad: State, last_good_version: str,
         "cause": "TODO: why it happens (the upstream change)",
         "boundary": f"{package} {op} {first_bad_version} with {line} {engine_version} "
                     f"(last good {last_good_version}; measured by nox -s bisect on {cell.id})",
+        "affects": [affects],
         "shim": "",
         "pin": f"{package}{'<' if op == '>=' else '>'}{first_bad_version}",
         "reference": "",
-    }
-    out = ["[[breakage]]"]
-    for key, value in fields.items():
-        out.append(f"{key} = {_toml(value)}")
-        if key == "boundary":
-            affects = {line: f"=={engine_version}" if engine_version else ">=0",
-                       package: f"{op}{first_bad_version}"}
-            out.append("affects = [{ " + ", ".join(f"{_key(k)} = {_toml(v)}"
-                                                    for k, v in affects.items()) + " }]")
-    return "\n".join(out) + "\n"
+    })
 
 
 def _older(a: str, b: str) -> str:
@@ -96,11 +90,3 @@ def _older(a: str, b: str) -> str:
     return a if Version(a) < Version(b) else b
 
 
-def _toml(text: str) -> str:
-    import json
-
-    return json.dumps(text)  # a JSON string is a TOML basic string
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml(name)

@@ -35,6 +35,11 @@ class Line:
     distribution: str
     label: str
     id_prefix: str
+    #: The releases the exploratory matrix covers (first, last; None: the newest), or None.
+    explore: tuple[str, str | None] | None = None
+    #: Explored at its highest resolution only (a line no longer released: what users
+    #: still install it with), not at its lowest nor per extra.
+    explore_highest_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ together)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,8 @@ LABELS = tuple(w.label for w in VERDICT_WORDS)
 def render(report: dict[str, Any], path: Path) -> Path:
     import logging
 
-    import matplotlib
-
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # nox logs at debug level
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -64,12 +64,13 @@ def render(report: dict[str, Any], path: Path) -> Path:
         axes[0][0].text(0.5, 0.5, "no results", ha="center", va="center")
         axes[0][0].set_axis_off()
     fig.legend(handles=[Patch(color=c, label=label) for c, label in zip(COLOURS, LABELS)],
-               loc="lower center", ncol=len(ORDER), fontsize=8, frameon=False)
+               loc="lower center", ncol=min(len(ORDER), 4), fontsize=8, frameon=False)
     titles = [e.title for e in engines.all_engines().values()
               if any(item["engine"] == e.name for item in report["entries"])]
     fig.suptitle(f"{', '.join(titles) or 'No engine'}: verdict per torch × transformers",
                  fontsize=11)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
+    # The legend wraps at four a row and has its own band, so no edge cuts it off.
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * math.ceil(len(ORDER) / 4), 1, 0.95))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=110, format="png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat.report.model import first_line, short_cause
+from compat.report.model import first_line, short_cause, unclassified
 from compat.status import DISPLAY, VERDICT_CLASS
 
 
@@ -44,4 +44,4 @@ def render(report: dict[str, Any]) -> str:
                       lstrip_blocks=True)
     template = env.get_template("report.html.j2")
     return template.render(report=report, entries=[_view(e) for e in report["entries"]],
-                           statuses=DISPLAY)
+                           statuses=DISPLAY, unclassified=unclassified(report["entries"]))

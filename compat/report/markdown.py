@@ -7,6 +7,7 @@ from typing import Any
 
 from compat import engines
 from compat.load import BUSY_SHARE
+from compat.report import model
 from compat.report.model import LINES, first_line, short_cause
 from compat.status import MARK, VERDICT_MARK
 
@@ -38,6 +39,11 @@ def tier_cell(item: dict[str, Any], name: str) -> str:
 
 
 def verdict_cell(item: dict[str, Any]) -> str:
+    scope = f" (tiers {', '.join(item['scope'])})" if item.get("scope") else ""
+    return _verdict_words(item) + scope
+
+
+def _verdict_words(item: dict[str, Any]) -> str:
     if item["verdict"] == "install-failed":
         failure = next(f for f in item["failures"] if f["tier"] == "install")
         return f"{VERDICT['install-failed']}: {short_cause(failure)}"
@@ -79,8 +85,20 @@ def table(entries: list[dict[str, Any]], tiers: list[str], machines: bool) -> li
     return rows
 
 
+def unclassified(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
+    found = model.unclassified(entries)
+    if not found:
+        return []
+    out = ["", f"{level} Unclassified failures ({len(found)})", "",
+           "No knowledge-base entry explains these. `nox -s kb -- draft CELL` prints a draft "
+           "entry for each; `nox -s bisect` measures its boundary.", ""]
+    out += [f"- **`{u['cell']}`** · {u['tier']} ({u['kind']}): `{u['error']}` · draft: "
+            f"`{u['draft']}`" for u in found]
+    return out
+
+
 def failures(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
-    out = []
+    out = unclassified(entries, level)
     for kind, title in (("final", f"{level} Failures"), ("packaging", f"{level} Packaging "
                         "failures (bare; the engine was tested in a repaired environment)"),
                         ("mended", f"{level} Mended by shims")):
@@ -92,8 +110,7 @@ def failures(entries: list[dict[str, Any]], level: str = "##") -> list[str]:
             found_dx = failure["diagnosis"]
             head = f"- **`{item['cell']}`** · {failure['tier']}"
             if found_dx["id"] == "unclassified":
-                out.append(f"{head} · **unclassified**: `{failure['exc_type']}: "
-                           f"{first_line(failure['message'], 300)}`")
+                out.append(f"{head} · **unclassified** (listed first, above)")
                 continue
             out.append(f"{head} · **{found_dx['diagnosis']}** (`{found_dx['id']}`)")
             out.append(f"  - error: `{failure['exc_type']}: {first_line(failure['message'], 160)}`"

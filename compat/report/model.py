@@ -49,10 +49,11 @@ def tts_line(data: dict[str, Any]) -> tuple[str, str]:
     return (line[1].key if line else engine.lines[0].key), pinned
 
 
-def diagnose(exc_type: str | None, message: str | None, engine: str | None = None
-             ) -> dict[str, Any]:
-    """The engine's knowledge-base entry of a failure, or ``unclassified``, nothing guessed."""
-    entry = diagnosis.classify(exc_type, message, engine)
+def diagnose(exc_type: str | None, message: str | None, engine: str | None = None,
+             versions: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The engine's knowledge-base entry of a failure, or ``unclassified``, nothing guessed
+    (``versions``: the failing stack's, to choose between entries one message matches)."""
+    entry = diagnosis.classify(exc_type, message, engine, versions)
     if entry is None:
         return {"id": diagnosis.UNCLASSIFIED}
     return {key: value for key, value in entry.as_dict().items()
@@ -107,7 +108,7 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             found_dx = diagnose(info.get("exc_type") or ("InstallError" if name == "install"
                                                          else None), info.get("message"),
-                                engines.engine_of_cell(data["cell"]))
+                                engines.engine_of_cell(data["cell"]), _versions(data, kind))
             found.append({
                 "tier": name, "kind": kind, "status": info["status"],
                 "exc_type": info.get("exc_type") or "",
@@ -118,6 +119,16 @@ def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "diagnosis": found_dx,
             })
     return found
+
+
+def _versions(data: dict[str, Any], kind: str) -> dict[str, str | None]:
+    """The versions a failure happened on: what was installed (before the repair round, for
+    a packaging failure it mended), and the Python."""
+    fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
+    installed = data.get("resolved", {}) if kind == "packaging" or not fixed else (
+        fixed.get("resolved") or data.get("resolved", {}))
+    python = (data.get("python") or {}).get("version") or data["cell"].get("python")
+    return {**installed, "python": python}
 
 
 def _tested(repair: dict[str, Any]) -> list[dict[str, Any]]:
@@ -268,7 +279,12 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     }
     found.update(split_busy(data, found["bench"], engine))
     _host_missing(tiers, found["failures"], data.get("host"))
-    found["verdict"] = verdict(tiers, data.get("outcome"))
+    # A run of some tiers (the exploratory matrix's cells, the culprit finder's trials) is
+    # judged on those, and says so; tiers left out otherwise make the cell incomplete.
+    found["scope"] = [t for t in engine.tier_names() if t in (data.get("only") or [])]
+    judged = {n: t for n, t in tiers.items() if not found["scope"]
+              or n in found["scope"] or n == "install"}
+    found["verdict"] = verdict(judged, data.get("outcome"))
     return found
 
 
@@ -309,12 +325,13 @@ def _newness(item: dict[str, Any]) -> tuple:
 
 def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per release line and device: the newest cell passing every tier bare, and the newest
-    passing with shims, as requirement lines."""
+    passing with shims, as requirement lines (a cell run on some tiers only is left out)."""
     out = []
     for line in LINES:
         devices = sorted({d for e in entries if e["line"] == line for d in e["devices"]})
         for device in devices:
-            here = [e for e in entries if e["line"] == line and device in e["devices"]]
+            here = [e for e in entries if e["line"] == line and device in e["devices"]
+                    and not e.get("scope")]  # judged on some tiers: not a recommendation
             pick: dict[str, Any] = {"line": line, "device": device}
             for kind, ok in (("bare", ("pass",)), ("shimmed", ("pass-with-shims",))):
                 good = [e for e in here if e["verdict"] in ok]
@@ -401,6 +418,17 @@ def short_cause(failure: dict[str, Any]) -> str:
     if found["id"] != diagnosis.UNCLASSIFIED:
         return found["diagnosis"]
     return f"unclassified: {failure['exc_type'] or 'error'}: {first_line(failure['message'], 80)}"
+
+
+def unclassified(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Failures no knowledge-base entry explains, for every renderer to list first: a
+    verdict without a diagnosis is what the knowledge base still owes."""
+    return [{"cell": item["cell"], "tier": failure["tier"], "kind": failure["kind"],
+             "error": (f"{failure['exc_type']}: " if failure["exc_type"] else "")
+             + first_line(failure["message"], 300),
+             "draft": f"nox -s kb -- draft {item['cell']}"}
+            for item in entries for failure in item["failures"]
+            if failure["diagnosis"]["id"] == diagnosis.UNCLASSIFIED]
 
 
 def slug(text: str) -> str:

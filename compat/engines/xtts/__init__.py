@@ -71,8 +71,10 @@ ENGINE = Engine(
     # The fork first: its dependencies never bring the original, but an environment that
     # moved to the fork may still hold the original's metadata.
     lines=(
-        Line("original", "TTS", "Original `TTS` (0.21.x, 0.22.0)", "tts"),
-        Line("fork", "coqui-tts", "Fork `coqui-tts` (0.22.1+)", "coqui"),
+        Line("original", "TTS", "Original `TTS` (0.21.x, 0.22.0)", "tts",
+             explore=("0.21.0", "0.22.0"), explore_highest_only=True),
+        Line("fork", "coqui-tts", "Fork `coqui-tts` (0.22.1+)", "coqui",
+             explore=("0.22.1", None)),
     ),
     tiers=(
         Tier("import", description="import TTS, the Xtts model class and the TTS API"),
