@@ -44,13 +44,13 @@ def check(results_dir: Path | None = None) -> list[str]:
     from compat.tomlcompat import tomllib
 
     problems = []
+    cells = matrix_cells()  # once: every matrix file, the exploratory one included
     for name, path in diagnosis.knowledge_bases().items():
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         for error in jsonschema.Draft202012Validator(schema()).iter_errors(data):
             where = "/".join(str(p) for p in error.absolute_path)
             problems.append(f"{path}: {where}: {error.message}")
         for found in diagnosis.load(name):
-            cells = matrix_cells()
             versions = next((declared_versions(cells[c]) for c in found.shown_by
                              if c in cells), None)
             if diagnosis.classify(*found.example(), name, versions) != found:
