@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import patches
-from compat import benchfigures, cellenv, crash, engines, host, repair, results, shimrounds
+from compat import (
+    artifacts,
+    benchfigures,
+    cellenv,
+    crash,
+    engines,
+    host,
+    repair,
+    results,
+    shimrounds,
+)
 from compat.engines import Engine
 from compat.fingerprint import changed_tiers, code_digest, fingerprint, tier_digests
 from compat.install import InstallResult, install, stamp, uv_executable
@@ -107,7 +117,7 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
                      platform_tag(), suite_digest(run.engine), cell.unpinned,
                      inputs={**cellenv.chosen(), **run.engine.inputs()})
-    digests = tier_digests(run.engine.tier_dir, run.engine.plan())
+    digests = with_shared(tier_digests(run.engine.tier_dir, run.engine.plan()), run)
     path = results.result_path(run.results_dir, cell.id)
     stored = results.read_result(path)
     if stored and stored.get("outcome") == INTERRUPTED:
@@ -126,6 +136,14 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
             partial = _run_cell_fresh(run, fp, digests, partial=True)
             return _merge_partial(run, stored, partial, changed)
     return _run_cell_fresh(run, fp, digests)
+
+
+def with_shared(digests: dict[str, str], run: CellRun) -> dict[str, str]:
+    """The tier digests, those of tiers reading what other cells left mixed with what
+    they left (compat.artifacts): a new or changed producer reruns the consuming tier."""
+    _, shared = artifacts.shared_inputs(run.results_dir, run.engine, run.cell.id)
+    return {name: (f"{value}+{shared[name]}" if name in shared else value)
+            for name, value in digests.items()}
 
 
 def wanted_changes(run: CellRun, stored: dict[str, Any], digests: dict[str, str]) -> list[str]:
@@ -515,6 +533,11 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
         extra["COMPAT_SHIMS"] = ",".join(shims)
     if run.only:
         extra["COMPAT_TIER_ONLY"] = ",".join(run.only)  # read by the tier plugin
+    # What this cell leaves for others, stamped with this run's fingerprint; what the
+    # others left for it (compat.artifacts).
+    extra["COMPAT_ARTIFACTS"] = str(artifacts.folder(run.results_dir, cell.id))
+    extra["COMPAT_FINGERPRINT"] = str(result.get("fingerprint", ""))
+    extra.update(artifacts.shared_inputs(run.results_dir, engine, cell.id)[0])
     scratch = run.work_dir / "scratch"
     if engine.prepare:
         handed = dict(engine.prepare(scratch))  # a fresh copy of the model for each run

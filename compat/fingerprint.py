@@ -56,7 +56,7 @@ RESULT_CODE = (
     "compat/interpreters.py", "compat/load.py", "compat/machine.py", "compat/matrix.py",
     "compat/probe.py", "compat/repair.py", "compat/results.py", "compat/supervise.py",
     "compat/tierplugin.py", "compat/tomlcompat.py", "compat/status.py",
-    "compat/shimrounds.py", "compat/crash.py", "compat/benchfigures.py",
+    "compat/shimrounds.py", "compat/crash.py", "compat/benchfigures.py", "compat/artifacts.py",
     "compat/engines/__init__.py",
     "compat/engines/base.py", "compat/engines/tiers.ini",
     "patches",  # the shims, applied inside cells

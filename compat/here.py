@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", help="interpreter of the environment (default: this one)")
     parser.add_argument("--table", action="store_true", help="print a table of the result")
     parser.add_argument("--results", type=Path, help="results folder (default results/)")
+    parser.add_argument("--tiers", default="",
+                        help="run only these tiers, comma-separated (give the ones they need)")
     args = parser.parse_args(argv)
-    result = run_here(args.python, results_dir=args.results)
+    only = tuple(t for t in args.tiers.split(",") if t)
+    result = run_here(args.python, results_dir=args.results, only=only)
     if args.table:
         print(table(result))
     return 0

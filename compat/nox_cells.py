@@ -131,6 +131,43 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     finally:
         if venv is not None and not cell.keep_env:
             remove_environments(venv, session.log)
+    if position == total:
+        catch_up_pairs(session, matrix, cell_id)
+
+
+def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
+    """After the last cell: the cells that ran before it in this invocation rerun their
+    tiers ``of_pairs`` (crossload) where what the later cells left changed, so one
+    ``nox -s matrix`` fills the whole grid. A cell whose environment is gone (keep-env =
+    false) is left as it is, and said so."""
+    try:
+        runners = [s for s in session._runner.manifest._consumed if s.name == "matrix"]
+    except AttributeError:
+        return
+    todo = []
+    for runner in runners:
+        cell = matrix.by_id().get(str(runner.func.call_spec.get("cell")))
+        if cell is None or cell.id == current:
+            continue
+        engine = get_engine(cell.engine)
+        tiers = tuple(t.name for t in engine.tiers if t.of_pairs
+                      and (not cell.tiers or t.name in cell.tiers))
+        location = getattr(getattr(runner, "venv", None), "location", None)
+        if not tiers:
+            continue
+        if not location or not (Path(location) / "pyvenv.cfg").exists():
+            session.log(f"{cell.id}: its environment is gone; {', '.join(tiers)} not "
+                        "brought up to date with the later cells")
+            continue
+        todo.append((cell, engine, tiers, Path(location), runner.func.python))
+    for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1):
+        progress = Progress(session.log, cell.id, n, len(todo),
+                            [c.id for c, *_ in todo[n:]])
+        progress.log(f"[catch-up {n}/{len(todo)}] {cell.id}: {', '.join(tiers)} with what "
+                     "the later cells left")
+        run_cell(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                         interpreter=str(python) if python else None, venv=venv,
+                         backend=session.venv_backend, progress=progress, only=tiers))
 
 
 def render_report(session: nox.Session) -> None:

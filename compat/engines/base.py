@@ -24,6 +24,10 @@ class Tier:
     name: str
     needs: tuple[str, ...] = ()
     description: str = ""
+    #: A tier about pairs of cells (this stack loading what another cell made): its
+    #: results are a grid of pairs in the report and the gate, not part of the cell's
+    #: verdict (a producer's fault must not turn every consumer red).
+    of_pairs: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ class Engine:
     golden_properties: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: Variables every tier run of this engine gets (e.g. a tracker turned off).
     cell_env: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Artifacts one cell's tiers leave for other cells (compat.artifacts): kind -> the
+    #: tier that reads the other cells' (e.g. a fine-tuned checkpoint -> crossload).
+    shares: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def distributions(self) -> tuple[str, ...]:

@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
                    help="slowdown that fails the gate, beyond the measured spread (0.25 = 25%%)")
     p.add_argument("--no-force", action="store_true",
                    help="bump mode: reuse current results instead of rerunning both cells")
+    p.add_argument("--tiers", default="",
+                   help="bump gate: run only these tiers of the two cells, comma-separated "
+                        "(default: every tier; e.g. leave out the minutes-long longform)")
     p.add_argument("--no-bisect", action="store_true",
                    help="bump mode: on a regression, do not search for the release that "
                         "caused it (nox -s bisect)")
@@ -212,7 +215,8 @@ def _bump_gate(args: argparse.Namespace) -> int:
         tempfile.mkdtemp(prefix="gate-", dir=paths.results_dir() if paths.results_dir().is_dir()
                          else None))
     results_dir.mkdir(parents=True, exist_ok=True)
-    run_cells([old, new], results_dir, force=not args.no_force, label="bump")
+    run_cells([old, new], results_dir, force=not args.no_force, label="bump",
+              tiers=tuple(t for t in args.tiers.split(",") if t))
     entries = _entries(results_dir)
     if old.id not in entries or new.id not in entries:
         raise GateError(f"no result for {old.id if old.id not in entries else new.id}")

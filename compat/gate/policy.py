@@ -9,8 +9,12 @@ from typing import Any
 
 from compat import diagnosis, engines
 from compat.engines import Figure
+from compat.report import pairs
 from compat.report.model import TIERS, first_line
 
+#: Tiers about pairs of cells: compared pair by pair, not by their status.
+PAIR_TIERS = tuple(dict.fromkeys(
+    t.name for e in engines.all_engines().values() for t in e.tiers if t.of_pairs))
 EXPECTED_FAILURES = ("fail", "diverged", "install-failed")
 #: The tiers whose figures are compared, rerun to confirm a slowdown: those the engines'
 #: compared figures are measured in.
@@ -60,6 +64,8 @@ def expectation(entry: dict[str, Any]) -> dict[str, Any]:
             item["diagnosis"] = install or diagnosis.UNCLASSIFIED
         tiers[name] = item
     out = {"verdict": entry["verdict"], "tiers": tiers, "bench": entry["bench"]}
+    if entry.get("loads"):  # checkpoints of other cells, as this cell loaded them
+        out["loads"] = dict(entry["loads"])
     if entry.get("repair"):  # a packaging failure, tested past in a repaired environment
         out["repair"] = {"fixes": entry["repair"]["fixes"],
                          "diagnoses": entry["repair"]["diagnoses"]}
@@ -91,7 +97,10 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
         changes.append(Change(cell, "install", f"repair: {', '.join(sorted(was_fix))}",
                               f"repair: {', '.join(sorted(now_fix)) or 'none'}",
                               "a packaging failure is gone (no repair needed)", False))
+    changes += _pair_changes(cell, expected.get("loads") or {}, now.get("loads") or {})
     for tier in TIERS:
+        if tier in PAIR_TIERS:
+            continue  # judged pair by pair (_pair_changes): its status follows the producers
         was_t, now_t = expected["tiers"].get(tier), now["tiers"].get(tier)
         if was_t is None or now_t is None:
             continue
@@ -132,6 +141,22 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
         else:
             changes.append(Change(cell, tier, was, got, why or f"now {got}",
                                   got not in ("pass", "shimmed") or was in EXPECTED_FAILURES))
+    return changes
+
+
+def _pair_changes(cell: str, was: dict[str, str], now: dict[str, str]) -> list[Change]:
+    """A checkpoint this cell loaded (bare, or with shims) that it no longer loads, or
+    that now speaks differently, is a regression; one that now needs shims too."""
+    changes = []
+    for producer in sorted(set(was) & set(now)):
+        before, after = was[producer], now[producer]
+        if before == after:
+            continue
+        worse = (pairs.VERDICTS.index(after) > pairs.VERDICTS.index(before)
+                 and before in ("loads", "loads-with-shims"))
+        changes.append(Change(cell, "crossload", before, after,
+                              f"the checkpoint trained with {producer}: {before} -> {after}",
+                              worse))
     return changes
 
 

@@ -2,8 +2,8 @@
 
 Merges every result file of the given folders into ``compat-report.json`` (validated
 against ``report.schema.json``), ``compat-report.md`` (also appended to
-``$GITHUB_STEP_SUMMARY`` when set), ``compat-report.html``, ``compat-heatmap.png`` and a
-merged ``junit.xml``.
+``$GITHUB_STEP_SUMMARY`` when set), ``compat-report.html``, ``compat-heatmap.png``,
+``compat-crossload.png`` (when a crossload tier judged pairs) and a merged ``junit.xml``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from compat.report.model import build
 
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 NAMES = {"json": "compat-report.json", "md": "compat-report.md", "html": "compat-report.html",
-         "png": "compat-heatmap.png", "junit": "junit.xml"}
+         "png": "compat-heatmap.png", "pairs_png": "compat-crossload.png",
+         "junit": "junit.xml"}
 
 
 def schema() -> dict[str, Any]:
@@ -50,6 +51,7 @@ def write(paths: list[Path], out: Path, *, heat: bool = True,
     write_text_atomic(out / NAMES["html"], html.render(report))
     if heat:
         heatmap.render(report, out / NAMES["png"])
+        heatmap.render_pairs(report, out / NAMES["pairs_png"])
     junit.merge(found.results, out / NAMES["junit"])
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -77,3 +77,57 @@ def render(report: dict[str, Any], path: Path) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def render_pairs(report: dict[str, Any], path: Path) -> Path | None:
+    """The crossload grid in the heatmap's style: per engine, trained with (rows) against
+    loaded by (columns), coloured by the pair's verdict. None when no pair was judged."""
+    import logging
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    from compat.report import pairs
+
+    grids = [(e, *pairs.grid(report.get("pairs", []), e.name))
+             for e in engines.all_engines().values()]
+    grids = [g for g in grids if g[1]]
+    if not grids:
+        return None
+    colours = [w[3] for w in pairs.WORDS]
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(range(len(colours) + 1), len(colours))
+    width = max(len(g[2]) for g in grids)
+    height = sum(len(g[1]) for g in grids)
+    fig, axes = plt.subplots(len(grids), 1, squeeze=False,
+                             figsize=(max(6, 1.3 * width + 4), max(3, 0.45 * height + 3)))
+    for ax, (engine, rows, cols, cells) in zip(axes[:, 0], grids):
+        grid = [[float("nan")] * len(cols) for _ in rows]
+        for (row, col), pair in cells.items():
+            grid[rows.index(row)][cols.index(col)] = pairs.VERDICTS.index(pair["verdict"])
+        ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
+        for y, row in enumerate(grid):
+            for x, rank in enumerate(row):
+                label = ("own" if rows[y] == cols[x] else
+                         pairs.WORDS[int(rank)][2] if rank == rank else "")
+                ax.text(x, y, label, ha="center", va="center", fontsize=7,
+                        color="white" if label in ("loads", "refuses") else "black")
+        ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        ax.set_xlabel("loaded by")
+        ax.set_ylabel("trained with")
+        ax.set_title(f"{engine.title}: fine-tuned checkpoints across stacks", fontsize=10)
+    fig.legend(handles=[Patch(color=w[3], label=w[2]) for w in pairs.WORDS],
+               loc="lower center", ncol=len(pairs.WORDS), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat import engines
+from compat.report import pairs
 from compat.report.model import first_line, short_cause, unclassified
 from compat.status import DISPLAY, VERDICT_CLASS
 
@@ -43,5 +45,12 @@ def render(report: dict[str, Any]) -> str:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     template = env.get_template("report.html.j2")
+    grids = []
+    for engine in engines.all_engines().values():
+        rows, cols, cells = pairs.grid(report.get("pairs", []), engine.name)
+        if rows:
+            grids.append({"engine": engine.name, "title": engine.title, "rows": rows,
+                          "cols": cols, "cells": cells, "text": pairs.text})
     return template.render(report=report, entries=[_view(e) for e in report["entries"]],
-                           statuses=DISPLAY, unclassified=unclassified(report["entries"]))
+                           statuses=DISPLAY, unclassified=unclassified(report["entries"]),
+                           grids=grids)

@@ -7,7 +7,7 @@ from typing import Any
 
 from compat import engines
 from compat.load import BUSY_SHARE
-from compat.report import model
+from compat.report import model, pairs
 from compat.report.model import LINES, first_line, short_cause
 from compat.status import MARK, VERDICT_MARK
 
@@ -191,6 +191,37 @@ def boundaries(rows: list[dict[str, Any]]) -> list[str]:
     return [*out, ""]
 
 
+def crossload(found: list[dict[str, Any]], engine: str, level: str = "##") -> list[str]:
+    """The grid of checkpoints across stacks: rows trained with, columns loaded by; then
+    every pair that did not load bare, with its cause and remedy."""
+    rows, cols, cells = pairs.grid(found, engine)
+    if not rows:
+        return []
+    out = [f"{level} Checkpoints across stacks", "",
+           "Each cell's finetune tier leaves its checkpoint (the trainer's format less the "
+           "optimizer); every other cell's crossload tier loads a copy, synthesises, and "
+           "compares with what the training cell said. Rows: trained with; columns: loaded "
+           "by. " + " · ".join(pairs.MARK.values()) + " (not tried bare: the loading cell's "
+           "import needed shims first).", "",
+           "| trained with ↓ / loaded by → | " + " | ".join(f"`{c}`" for c in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+    for row in rows:
+        out.append(f"| `{row}` | " + " | ".join(
+            "(own)" if row == col else _cell(pairs.text(cells.get((row, col))))
+            for col in cols) + " |")
+    bad = [p for p in found if p["engine"] == engine and p["verdict"] in pairs.BROKEN]
+    if bad:
+        out += ["", "Pairs that did not load or speak alike:", ""]
+        for pair in bad:
+            line = (f"- `{pair['trained_with']}` → `{pair['loaded_by']}`: "
+                    f"{pairs.MARK[pair['verdict']]}: {first_line(pair.get('message'), 200)}")
+            found_dx = pair.get("diagnosis") or {}
+            if found_dx.get("id", "unclassified") != "unclassified":
+                line += f" — **{found_dx['id']}**: {found_dx['remedy']}"
+            out.append(line)
+    return [*out, ""]
+
+
 def render(report: dict[str, Any]) -> str:
     entries, tiers = report["entries"], report["tiers"]
     several = len(report["machines"]) > 1
@@ -220,6 +251,7 @@ def render(report: dict[str, Any]) -> str:
             if mine:
                 out += [f"### {line.label}", "", *table(mine, mine_tiers, several), ""]
         out += failures(ours, "###")
+        out += crossload(report.get("pairs", []), engine.name, "###")
         out += pins([p for p in report["recommended"] if p["line"] in
                      {line.key for line in engine.lines}], "###")
         out.append("")

@@ -14,6 +14,7 @@ from packaging.version import InvalidVersion, Version
 from compat import diagnosis, engines, host, results
 from compat.engines import Engine
 from compat.machine import machine_key
+from compat.report import pairs
 from compat.report.collect import Collection
 from compat.status import DISPLAY, FAILED, INTERRUPTED, VERDICTS
 
@@ -282,8 +283,11 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     # A run of some tiers (the exploratory matrix's cells, the culprit finder's trials) is
     # judged on those, and says so; tiers left out otherwise make the cell incomplete.
     found["scope"] = [t for t in engine.tier_names() if t in (data.get("only") or [])]
-    judged = {n: t for n, t in tiers.items() if not found["scope"]
-              or n in found["scope"] or n == "install"}
+    of_pairs = {t.name for t in engine.tiers if t.of_pairs}  # judged as pairs (report.pairs)
+    # As the loading cell: each producer's checkpoint and how it loaded here (the gate's).
+    found["loads"] = {p["trained_with"]: p["verdict"] for p in pairs.of_result(data)}
+    judged = {n: t for n, t in tiers.items() if n not in of_pairs and (
+        not found["scope"] or n in found["scope"] or n == "install")}
     found["verdict"] = verdict(judged, data.get("outcome"))
     return found
 
@@ -349,10 +353,11 @@ def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def build(collection: Collection, generated_at: str | None = None) -> dict[str, Any]:
     """The report of every collected result; one that cannot be read into it is listed
     under ``problems`` with its path, and the rest are still reported."""
-    entries, problems = [], list(collection.problems)
+    entries, problems, crossed = [], list(collection.problems), []
     for loaded in collection.results:
         try:
             entries.append(entry(loaded.data, str(loaded.path)))
+            crossed += pairs.of_result(loaded.data, diagnose)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             problems.append({"path": str(loaded.path),
                              "problem": f"could not be reported: {type(exc).__name__}: {exc}"})
@@ -363,6 +368,7 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "tiers": list(TIERS),
         "entries": entries,
         "recommended": recommended_pins(entries),
+        "pairs": crossed,
         "boundaries": boundaries(collection.boundaries),
         "newest_good": newest_good(collection.boundaries),
         "problems": problems,

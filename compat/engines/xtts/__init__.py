@@ -88,7 +88,7 @@ ENGINE = Engine(
              description="1,000 and 3,000 characters through both splitters; the limit"),
         Tier("finetune", needs=("load",),
              description="GPTTrainer steps on the fixture's dataset; the checkpoint kept"),
-        Tier("crossload", needs=("load",),
+        Tier("crossload", needs=("import",), of_pairs=True,
              description="checkpoints other cells fine-tuned, loaded here and compared"),
         Tier("bench", needs=("synth",),
              description="load time, synthesis RTF, stream first chunk, memory"),
@@ -122,6 +122,8 @@ ENGINE = Engine(
     golden_properties={"golden_first_logits_max_abs_diff": "logits_max_abs_diff",
                        "golden_waveform_rel_error": "waveform_rel_error",
                        "golden_codes_equal": "codes_equal"},
+    # The finetune tier's checkpoint, loaded by every other cell's crossload tier.
+    shares={"checkpoint": "crossload"},
     cell_env={"COQUI_TOS_AGREED": "1",
               "TRAINER_TELEMETRY": "0"},  # the coqui trainer pings a tracker otherwise
 )

@@ -6,15 +6,19 @@ checkpoint reloads with torch.load(weights_only=True) and synthesises, and recor
 optimizer and scheduler the trainer actually ran with.
 """
 
+import contextlib
 import inspect
+import json
 import math
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 import xtts_run
+from conftest import sha256
 
 pytestmark = pytest.mark.tier("finetune")
 
@@ -26,6 +30,10 @@ ARCH = ("gpt_layers", "gpt_n_model_channels", "gpt_n_heads", "gpt_max_audio_toke
         "decoder_input_dim", "d_vector_dim", "gpt_use_perceiver_resampler")
 #: The recipe's scheduler: step-sized milestones (the trainer steps it per epoch by default).
 RECIPE_MILESTONES = [50000 * 18, 150000 * 18, 300000 * 18]
+#: What the finetune tier leaves for other cells (compat.artifacts; the crossload tier).
+CHECKPOINT_KIND = "checkpoint"
+#: Top-level modules of a GPTTrainer state that Xtts.load_checkpoint drops on loading.
+INFERENCE_IGNORES = ("torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae", "dvae")
 OVERFIT_STEPS = 8
 OVERFIT_LR = 1e-3
 
@@ -202,6 +210,8 @@ def test_overfitting_one_batch_lowers_the_loss(run, record_property):
 
 def test_checkpoint_reloads_weights_only_and_speaks(run, model_dir, xtts_config,
                                                     record_property):
+    """The trainer's checkpoint reloads with weights_only=True and speaks. It is kept,
+    reduced to what inference reads, for the other cells' crossload tier (``keep``)."""
     torch = run["torch"]
     found = sorted(run["out"].rglob("*.pth"))
     assert found, f"the trainer wrote no checkpoint under {run['out']}"
@@ -214,15 +224,64 @@ def test_checkpoint_reloads_weights_only_and_speaks(run, model_dir, xtts_config,
         record_property("weights_only_globals_needed", "unknown (torch < 2.5 cannot list them)")
     state = torch.load(str(ckpt), map_location="cpu", weights_only=True)
     assert "model" in state
-    from TTS.tts.models.xtts import Xtts
-
-    model = Xtts.init_from_config(xtts_config)
-    model.load_checkpoint(xtts_config, checkpoint_path=str(ckpt),
-                          vocab_path=str(model_dir / "vocab.json"),
-                          speaker_file_path=str(model_dir / "speakers_xtts.pth"), eval=True)
-    latents = xtts_run.conditioning(model, model_dir)
-    synth = xtts_run.synthesize(model, xtts_run.TEXT, *latents)
+    synth = speak(ckpt, model_dir, xtts_config)
+    target = os.environ.get("COMPAT_ARTIFACTS")
+    if target:
+        reduced = keep(torch, state, Path(target), model_dir, xtts_config, synth)
+        record_property("kept_checkpoint_mb", round(reduced / 1e6, 1))
     shutil.rmtree(run["out"], ignore_errors=True)  # about 310 MB a checkpoint
     problems = xtts_run.audio_problems(synth.wav, xtts_config.model_args.gpt_max_audio_tokens,
                                        xtts_run.TEXT)
     assert not problems, "; ".join(problems)
+
+
+def speak(checkpoint, model_dir, xtts_config):
+    """Load a checkpoint as users do (``Xtts.load_checkpoint(checkpoint_path=...)``) and
+    synthesise the tiers' text with the fixture's reference speech."""
+    from TTS.tts.models.xtts import Xtts
+
+    model = Xtts.init_from_config(xtts_config)
+    model.load_checkpoint(xtts_config, checkpoint_path=str(checkpoint),
+                          vocab_path=str(model_dir / "vocab.json"),
+                          speaker_file_path=str(model_dir / "speakers_xtts.pth"), eval=True)
+    return xtts_run.synthesize(model, xtts_run.TEXT, *xtts_run.conditioning(model, model_dir))
+
+
+def keep(torch, state, target, model_dir, xtts_config, full):
+    """Leave the checkpoint for other stacks: the trainer's format (its keys, saved by this
+    torch) less the optimizer and scaler states and the DVAE, which inference never reads
+    (about 90 MB, not 310), with the synthesis it gives here. Written beside, then moved
+    into place: a reader sees the old artifact or the new, never half of one."""
+    folder = target / CHECKPOINT_KIND
+    staging = target / f".{CHECKPOINT_KIND}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    reduced = {k: v for k, v in state.items() if k not in ("optimizer", "scaler")}
+    reduced["model"] = {k: v for k, v in state["model"].items()
+                        if k.split(".")[0] not in INFERENCE_IGNORES}
+    torch.save(reduced, staging / "model.pth")
+    synth = speak(staging / "model.pth", model_dir, xtts_config)
+    assert synth.codes == full.codes, (
+        "the reduced checkpoint speaks differently from the trainer's: the reduction "
+        "dropped weights inference reads")
+    xtts_run.write_golden(staging, synth, {"inputs": {"model.pth": sha256(staging / "model.pth")}})
+    manifest = {"engine": "xtts", "cell": os.environ.get("COMPAT_CELL_ID"),
+                "fingerprint": os.environ.get("COMPAT_FINGERPRINT"),
+                "format": "trainer checkpoint without optimizer, scaler and DVAE",
+                "keys": sorted(reduced), "versions": _versions(),
+                "files": {n: sha256(staging / n) for n in ("model.pth", "golden.json",
+                                                              "waveform.npy")}}
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return (folder / "model.pth").stat().st_size
+
+
+def _versions():
+    from importlib import metadata
+
+    found = {}
+    for name in ("TTS", "coqui-tts", "torch", "transformers", "trainer", "coqui-tts-trainer"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
