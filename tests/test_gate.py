@@ -280,7 +280,8 @@ def test_a_downstream_bump_is_gated_from_its_git_diff(smoke_run, tmp_path):
         text = text.replace(old, new)
     (app / "requirements.txt").write_text(text)
     out = nox("-s", "gate", "--", "--from-diff", "HEAD", "--root", str(app), "--python", "3.11",
-              "--results", str(tmp_path / "gate"), "--no-bisect", env=env, timeout=2400)
+              "--results", str(tmp_path / "gate"), "--no-bisect",
+              "--tiers", "import,load,synth,stream,finetune,bench", env=env, timeout=2400)
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert "torch 2.1.2 -> 2.5.1" in out.stdout and "transformers 4.35.2 -> 4.57.1" in out.stdout
     assert "BeamSearchScorer" in out.stdout and "needs shim beam_search" in out.stdout

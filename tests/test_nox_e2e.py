@@ -75,7 +75,8 @@ def test_smoke_matrix_exits_zero_whatever_the_verdicts(smoke_run):
 def test_release_era_cell_passes_every_tier(smoke_run):
     result = load(smoke_run[1], RELEASE_ERA)
     assert {n: t["status"] for n, t in result["tiers"].items()} == {
-        n: "pass" for n in ("install", "import", "load", "synth", "stream", "finetune", "bench")}
+        n: "pass" for n in ("install", "import", "load", "synth", "stream", "longform",
+                            "finetune", "crossload", "bench")}
     synth = {t["test"]: t.get("properties", {}) for t in result["tiers"]["synth"]["tests"]}
     golden = synth["test_agrees_with_golden[cpu]"]
     assert golden["golden_codes_equal"] is True
@@ -93,6 +94,44 @@ def test_release_era_cell_passes_every_tier(smoke_run):
 
 
 @pytest.mark.e2e
+def test_release_era_cell_splits_long_text_sentence_by_sentence(smoke_run):
+    longform = {t["test"]: t.get("properties", {})
+                for t in load(smoke_run[1], RELEASE_ERA)["tiers"]["longform"]["tests"]}
+    for size in (1000, 3000):
+        api = longform[f"test_api_split_sentences[{size}]"]
+        assert api["characters"] >= size and api["segments"] == api["sentences"] > 10
+        stream = longform[f"test_stream_text_splitting[cpu-{size}]"]
+        assert stream["gpt_runs"] == stream["segments"] > 10
+    small = longform["test_api_split_sentences[1000]"]
+    # Each segment is the sentence alone; the whole adds TTS 0.22.0's 10,000-sample pauses.
+    assert small["audio_seconds"] == pytest.approx(
+        small["singles_sum_seconds"] + small["segments"] * 10000 / 24000, abs=0.01)
+    past = longform["test_without_splitting_past_the_limit[cpu]"]
+    assert "exceeds the character limit of 250" in past["over_limit_warning"]
+    assert "maximum of 400 tokens" in past["over_limit_error"]
+
+
+@pytest.mark.e2e
+def test_checkpoints_load_across_the_smoke_cells(smoke_run, tmp_path):
+    """Each passing cell loads the others' fine-tuned checkpoints (the later ones' through
+    the catch-up after the last cell) and speaks as the training cell did."""
+    from compat.report import model, pairs
+    from compat.report.collect import collect
+
+    found = {(p["trained_with"], p["loaded_by"]): p
+             for p in model.build(collect([smoke_run[1]]))["pairs"]}
+    for pair in ((RELEASE_ERA, TORCH26), (TORCH26, RELEASE_ERA), (RELEASE_ERA, SEED_BROKEN)):
+        assert pair in found, sorted(found)
+        assert found[pair]["verdict"] in ("loads", "loads-with-shims"), found[pair]
+    # torch 2.6 loads the release-era checkpoint bare: the trainer saves no class that
+    # weights_only refuses (unlike the released model.pth, whose load tier needs a shim).
+    assert found[(RELEASE_ERA, TORCH26)]["verdict"] == "loads"
+    kept = smoke_run[1] / RELEASE_ERA / "artifacts" / "checkpoint"
+    assert json.loads((kept / "manifest.json").read_text())["files"]["model.pth"]
+    assert pairs.text(found[(RELEASE_ERA, TORCH26)]) == "✅ loads"
+
+
+@pytest.mark.e2e
 @pytest.mark.timeout(900)
 def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
     """A deliberate corruption (a changed sampling setting) proves the golden check can fail."""
@@ -100,8 +139,8 @@ def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
     env = {**os.environ,
            "COMPAT_XTTS_DECODING": '{"do_sample": true, "temperature": 1.0, "top_p": 1.0}'}
     out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
-                          "--results", str(tmp_path)], capture_output=True, text=True,
-                         env=env, cwd=REPO, timeout=800)
+                          "--results", str(tmp_path), "--tiers", "import,load,synth,stream"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=800)
     assert out.returncode == 0, out.stderr[-3000:]
     (path,) = tmp_path.glob("here-*.json")
     tiers = json.loads(path.read_text())["tiers"]

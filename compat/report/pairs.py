@@ -38,7 +38,10 @@ def of_result(data: dict[str, Any], diagnose: Any = None) -> list[dict[str, Any]
     found = []
     for name in pair_tiers(engine):
         tier = data.get("tiers", {}).get(name) or {}
-        bare = (tier.get("repaired") or tier.get("bare") or {}).get("outcomes", {})
+        first = tier.get("repaired") or tier.get("bare")
+        # No bare round on record: the tier ran once, as the environment is.
+        bare = {t["test"]: t.get("outcome") for t in tier.get("tests", [])} if first is None \
+            else first.get("outcomes", {})
         for test in tier.get("tests", []):
             props = test.get("properties", {})
             producer = props.get("trained_with")
