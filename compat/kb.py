@@ -33,7 +33,33 @@ SCHEMA_FILE = Path(__file__).with_name("knowledge.schema.json")
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    """The knowledge base's schema, its tiers the engines' (``install`` first)."""
+    data = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    names = ["install", *dict.fromkeys(n for e in engines.all_engines().values()
+                                       for n in e.tier_names())]
+    found = _tier_property(data)
+    if not found:
+        raise RuntimeError(f"{SCHEMA_FILE}: no 'tier' property to fill with the engines' tiers")
+    found["enum"] = names
+    return data
+
+
+def _tier_property(node: Any) -> dict[str, Any]:
+    """The schema's ``tier`` property, wherever the file nests it."""
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict) and isinstance(props.get("tier"), dict):
+            return props["tier"]
+        for value in node.values():
+            found = _tier_property(value)
+            if found:
+                return found
+    elif isinstance(node, list):
+        for value in node:
+            found = _tier_property(value)
+            if found:
+                return found
+    return {}
 
 
 def check(results_dir: Path | None = None) -> list[str]:
