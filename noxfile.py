@@ -1,3 +1,17 @@
+# /// script
+# requires-python = ">=3.9"
+# dependencies = [
+#     "nox>=2025.2.9",
+#     "uv>=0.5",
+#     "packaging>=23",
+#     "tomli>=2; python_version < '3.11'",
+#     "psutil>=5.9",
+#     "jinja2>=3.1",
+#     "jsonschema>=4.18",
+#     "rfc3339-validator>=0.1.4",
+#     "matplotlib>=3.7",
+# ]
+# ///
 """Sessions of xtts-compat. Thin by design: the logic lives in ``compat/``.
 
     nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
