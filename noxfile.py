@@ -29,7 +29,9 @@
     nox -s kb -- check | draft CELL     the knowledge bases: schema, examples, boundaries; drafts
     nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
     nox -s here -- --python PATH        the tiers in an environment you already have
-    nox -s tests                        the suite's own tests
+    nox -s tests                        the suite's fast tests (no real cell)
+    nox -s e2e                          real cells end to end (CI runs tests, e2e, lint)
+    nox -s lint                         ruff
 """
 
 from __future__ import annotations
@@ -139,7 +141,18 @@ def here(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The suite's own tests (unit tests and real cells end to end)."""
-    session.install("-e", ".[test]")
-    nox_cells.show_versions(session)
-    session.run("pytest", *session.posargs)
+    """The suite's fast tests: harness logic, no real cell, no network (-- PYTEST ARGS)."""
+    nox_cells.run_pytest(session, "not e2e")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Real cells end to end: uv installs, real engines, tens of minutes (-- PYTEST ARGS)."""
+    nox_cells.run_pytest(session, "e2e")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on everything."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")

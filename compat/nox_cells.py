@@ -170,6 +170,14 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
                          backend=session.venv_backend, progress=progress, only=tiers))
 
 
+def run_pytest(session: nox.Session, marker: str) -> None:
+    """The suite's own tests selected by a marker expression, in a session that has the
+    project and its test extras."""
+    session.install("-e", ".[test]")
+    show_versions(session)
+    session.run("pytest", "-m", marker, *session.posargs)
+
+
 def render_report(session: nox.Session) -> None:
     """Merge result folders (the arguments, else COMPAT_RESULTS) into reports/."""
     from compat import report
