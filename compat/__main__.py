@@ -1,4 +1,6 @@
-"""Command line: ``python -m compat here|report|gate|doctor|fanout ...``."""
+"""Command line: ``xtts-compat doctor|shims|report|here|gate|fanout ...`` (the wheel's
+script), or ``python -m compat ...`` in a clone. ``shims`` is ``python -m patches``:
+``xtts-compat shims install --python PATH`` puts the shims into that environment."""
 
 from __future__ import annotations
 
@@ -7,11 +9,11 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"here": "compat.here", "report": "compat.report", "doctor": "compat.doctor",
-                "fanout": "compat.fanout",
-                "gate": "compat.gate"}
+    commands = {"doctor": "compat.doctor", "shims": "patches.__main__",
+                "report": "compat.report", "here": "compat.here", "gate": "compat.gate",
+                "fanout": "compat.fanout"}
     if not argv or argv[0] not in commands:
-        print(f"usage: python -m compat {{{','.join(commands)}}} [options]", file=sys.stderr)
+        print(f"usage: xtts-compat {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
     import importlib
 

@@ -92,8 +92,8 @@ def diagnose(env: dict[str, Any]) -> dict[str, Any]:
         covered = bool(installed and entry.shim and entry.shim in applying)
         remedy = []
         if entry.shim:
-            remedy.append(f"shim `{entry.shim}`: python -m patches install --python "
-                          f"{env['executable']}")
+            remedy.append(f"shim `{entry.shim}`: xtts-compat shims install --python "
+                          f"{env['executable']} (in a clone: python -m patches install ...)")
         if entry.pin:
             remedy.append(f"pin {entry.pin}")
         findings.append({"id": entry.id, "tier": entry.tier, "error": entry.error,

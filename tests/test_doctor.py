@@ -79,7 +79,7 @@ def test_the_seed_stack_breaks_and_the_release_era_stack_does_not(venvs):
     for words in ("cannot import name 'BeamSearchScorer'", "Unsupported global: GLOBAL TTS.",
                   "has no attribute 'generate'", "'int' object has no attribute 'device'"):
         assert words in out.stdout
-    assert "python -m patches install --python" in out.stdout
+    assert "xtts-compat shims install --python" in out.stdout
     data = json.loads(run_doctor("--python", venvs[SEED_BROKEN], "--json").stdout)
     assert data["exit"] == 1 and data["findings"][0]["tier"] == "import"
     assert data["seconds"] > 0  # recorded, never asserted: speed comes from importing nothing
