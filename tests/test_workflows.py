@@ -117,6 +117,64 @@ def test_the_inline_check_sees_an_inlined_value(tmp_path):
     ]
 
 
+ACTION = REPO / "action.yml"
+
+
+def action_steps() -> list[dict]:
+    return yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+
+
+def test_the_action_is_composite_and_every_input_goes_through_env():
+    data = yaml.safe_load(ACTION.read_text())
+    assert data["runs"]["using"] == "composite"
+    for n, step in enumerate(action_steps()):
+        assert EXPRESSION.findall(step.get("run", "")) == [], f"action.yml step {n}: inlined"
+        if "run" in step:
+            assert step["shell"] == "bash", f"action.yml step {n}: a composite needs a shell"
+    read = " ".join(str(v) for step in action_steps()
+                    for v in [*(step.get("env") or {}).values(),
+                              *(step.get("with") or {}).values()])
+    for name in data["inputs"]:
+        assert f"inputs.{name}" in read, f"input {name!r} is never read"
+    gate = next(s for s in action_steps() if s.get("id") == "gate")
+    assert gate["run"].strip() == 'bash "$ACTION_PATH/.ci/gate-action"'
+
+
+def test_the_example_project_gates_through_the_action():
+    (uses,) = [s for s in steps(EXAMPLE / "xtts-gate.yml") if "xtts-compat@" in s.get("uses", "")]
+    assert uses["uses"].endswith("/xtts-compat@v1")
+    assert uses["with"] == {"requirements": "requirements.txt"}
+    checkout = steps(EXAMPLE / "xtts-gate.yml")[0]
+    assert checkout["with"]["fetch-depth"] == 0
+
+
+def action_run(app: Path, **inputs: str) -> subprocess.CompletedProcess:
+    """The Action's gate step as the runner runs it: its script, inputs in the environment."""
+    import os
+
+    env = {**os.environ, "ACTION_PATH": str(REPO), "RESULTS": str(app.parent / "gate"),
+           **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+    env.pop("BASE_REF", None)
+    return subprocess.run(["bash", str(REPO / ".ci" / "gate-action")], capture_output=True,
+                          text=True, env=env, cwd=app, timeout=600)
+
+
+def test_the_action_step_runs_here(tmp_path):
+    """Run locally: nothing bumped, nothing to gate (exit 0); no base at all, exit 2 with
+    the reason; a base given as input with a hostile value stays one argument."""
+    from test_gate import downstream
+
+    app = downstream(tmp_path)
+    quiet = action_run(app, base="HEAD", requirements="requirements.txt", root=str(app))
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "no requirement file changed since HEAD" in quiet.stdout
+    none = action_run(app, root=str(app))
+    assert none.returncode == 2 and "no base to diff against" in none.stderr
+    hostile = action_run(app, base="HEAD; touch pwned", root=str(app))
+    assert hostile.returncode != 0 and not (app / "pwned").exists()
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_the_gate_workflow_runs_on_dependency_changes_with_the_base_branch():
     data = yaml.safe_load((WORKFLOWS / "compat-gate.yml").read_text())
     trigger = data.get("on", data.get(True))

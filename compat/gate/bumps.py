@@ -113,12 +113,14 @@ def _git(root: Path, *args: str) -> str:
     return out.stdout
 
 
-def pins_from_diff(root: Path, base: str, *, every: bool = False
+def pins_from_diff(root: Path, base: str, *, every: bool = False,
+                   files: tuple[str, ...] = REQUIREMENT_FILES
                    ) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """The watched pins at ``base`` and in the working tree, from the requirement files that
-    changed between them (and the files' names)."""
-    changed = [n for n in _git(root, "diff", "--name-only", base, "--", *REQUIREMENT_FILES,
-                               *(f"**/{p}" for p in REQUIREMENT_FILES)).split() if n]
+    """The watched pins at ``base`` and in the working tree, from the requirement files
+    (``files``: names or globs, anywhere in the tree) that changed between them (and the
+    files' names)."""
+    changed = [n for n in _git(root, "diff", "--name-only", base, "--", *files,
+                               *(f"**/{p}" for p in files)).split() if n]
     old: dict[str, str] = {}
     new: dict[str, str] = {}
     for name in changed:

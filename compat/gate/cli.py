@@ -11,6 +11,7 @@ from typing import Any
 
 from compat import paths
 from compat.engines import get_engine
+from compat.gate import bumps
 from compat.gate.baseline import BASELINE, read_baseline, update_baseline
 from compat.gate.bumps import bump, cell_from_pins, pins_from_diff
 from compat.gate.output import CANNOT_RUN, OK, _undecided, busy_note, publish, render
@@ -86,6 +87,10 @@ def parser() -> argparse.ArgumentParser:
                    help="slowdown that fails the gate, beyond the measured spread (0.25 = 25%%)")
     p.add_argument("--no-force", action="store_true",
                    help="bump mode: reuse current results instead of rerunning both cells")
+    p.add_argument("--requirements", action="append", default=[], metavar="FILE",
+                   help="--from-diff: the requirement files to read (names or globs; "
+                        "repeatable; default: requirements*.txt, constraints*.txt, "
+                        "pyproject.toml, uv.lock)")
     p.add_argument("--tiers", default="",
                    help="bump gate: run only these tiers of the two cells, comma-separated "
                         "(default: every tier; e.g. leave out the minutes-long longform)")
@@ -190,7 +195,9 @@ def culprit_lines(args: argparse.Namespace, old: Cell, new: Cell, changes: list[
 
 def _bump_gate(args: argparse.Namespace) -> int:
     if args.from_diff:
-        old_pins, new_pins, files = pins_from_diff(args.root.resolve(), args.from_diff)
+        old_pins, new_pins, files = pins_from_diff(
+            args.root.resolve(), args.from_diff,
+            files=tuple(args.requirements) or bumps.REQUIREMENT_FILES)
         if not files:
             print(f"gate: no requirement file changed since {args.from_diff}: nothing to gate")
             return OK
