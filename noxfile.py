@@ -32,6 +32,7 @@
     nox -s tests                        the suite's fast tests (no real cell)
     nox -s e2e                          real cells end to end (CI runs tests, e2e, lint)
     nox -s lint                         ruff
+    nox -s docs                         the documentation, strict (a broken link fails)
 """
 
 from __future__ import annotations
@@ -149,6 +150,14 @@ def tests(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Real cells end to end: uv installs, real engines, tens of minutes (-- PYTEST ARGS)."""
     nox_cells.run_pytest(session, "e2e")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation (docs/, mkdocs.yml) built in strict mode: a broken link fails."""
+    session.install("mkdocs>=1.6")
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
 
 
 @nox.session

@@ -69,13 +69,18 @@ def params(matrix: Matrix) -> list[Any]:
 
 
 def _posargs(session: nox.Session) -> argparse.Namespace:
+    return matrix_parser().parse_args(session.posargs)
+
+
+def matrix_parser() -> argparse.ArgumentParser:
+    """``nox -s matrix -- ...``: the options after ``--``."""
     parser = argparse.ArgumentParser(prog="nox -s matrix --", add_help=True)
     parser.add_argument("--force", action="store_true", help="rerun cells whose result is current")
     parser.add_argument("--tiers", default="", metavar="T1,T2",
                         help="run only these tiers (give the tiers they need too); a stored "
                              "result that ran them is current; 'all' runs every tier of a "
                              "cell that names its own (the exploratory matrix)")
-    return parser.parse_args(session.posargs)
+    return parser
 
 
 def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, int, list[str]]:
