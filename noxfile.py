@@ -84,7 +84,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def gate(session: nox.Session) -> None:
-    """The CI gate: exit 0 no regression, 1 regression, 2 could not run (see README)."""
+    """The CI gate: exit 0 no regression, 1 regression, 2 could not run (see docs/gate.md)."""
     from compat import gate as run_gate
 
     code = run_gate.main(session.posargs)

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, nox
 
-PAGES = sorted((REPO / "docs").rglob("*.md")) + [REPO / "README.md"]
+PAGES = [*sorted((REPO / "docs").rglob("*.md")), REPO / "README.md"]
 SHELL = ("", "bash", "sh", "console", "shell")
 
 
@@ -46,6 +46,8 @@ def commands() -> list[tuple[str, list[str]]]:
         for block in blocks(page.read_text()):
             for line in block.replace("\\\n", " ").splitlines():
                 line = line.split(" #", 1)[0].strip()
+                if line.startswith("#"):
+                    continue
                 if not re.search(r"\b(nox|xtts-compat|python3? -m (compat|patches))\b", line):
                     continue
                 with contextlib.suppress(ValueError):

@@ -51,7 +51,13 @@ def fake_environment(folder: Path) -> Path:
 def installed(tmp_path_factory) -> Path:
     """The wheel built from this checkout, installed in an empty venv outside it."""
     dist = tmp_path_factory.mktemp("dist")
-    built = run(uv(), "build", "--wheel", "--out-dir", str(dist), str(REPO), timeout=900)
+    source = tmp_path_factory.mktemp("source") / "xtts-compat"  # the build writes build/
+    listed = run("git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z")
+    for name in filter(None, listed.stdout.split("\0")):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    built = run(uv(), "build", "--wheel", "--out-dir", str(dist), str(source), timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = dist.glob("xtts_compat-*.whl")
     venv = tmp_path_factory.mktemp("tool") / "venv"
