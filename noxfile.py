@@ -33,6 +33,7 @@
     nox -s e2e                          real cells end to end (CI runs tests, e2e, lint)
     nox -s lint                         ruff
     nox -s docs                         the documentation, strict (a broken link fails)
+    nox -s clean [-- --dry-run]         remove environments and results nothing needs
 """
 
 from __future__ import annotations
@@ -150,6 +151,14 @@ def tests(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Real cells end to end: uv installs, real engines, tens of minutes (-- PYTEST ARGS)."""
     nox_cells.run_pytest(session, "e2e")
+
+
+@nox.session(python=False)
+def clean(session: nox.Session) -> None:
+    """Remove environments and results nothing needs (-- --dry-run to list them first)."""
+    from compat import clean as cleaning
+
+    cleaning.main(session.posargs)
 
 
 @nox.session

@@ -12,13 +12,15 @@ from typing import Any
 
 import nox
 
-from compat import host, paths
+from compat import disk, host, paths, results
 from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
 from compat.engines import all_engines, get_engine
-from compat.install import install, remove_environments
+from compat.install import install, remove_environments, stamp
 from compat.interpreters import find_python
+from compat.machine import machine_info
 from compat.matrix import InstallOptions, Matrix, MatrixError, load_matrices
 from compat.progress import Progress
+from compat.status import INTERRUPTED
 
 #: The parameters of every ``matrix(...)`` session, as ``nox -l --json`` shows them.
 PARAM_NAMES = "python, cell, tts, torch, transformers"
@@ -119,9 +121,12 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
         for line in host.summary({name for c in matrix.cells
                                   for name in get_engine(c.engine).host_prerequisites}):
             (session.log if ": found" in line else session.warn)(line)
+        say_disk(session, matrix, [cell_id, *remaining])
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
+    if venv is not None and not refuse_if_full(session, cell, engine, venv):
+        return
 
     def recreate() -> None:
         session.virtualenv.reuse_existing = False
@@ -138,6 +143,47 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
             remove_environments(venv, session.log)
     if position == total:
         catch_up_pairs(session, matrix, cell_id)
+
+
+def say_disk(session: nox.Session, matrix: Matrix, ids: list[str]) -> None:
+    """Before the first cell: what this run will take of the disk, and what is free."""
+    cache = disk.uv_cache_dir()
+    location = getattr(getattr(session, "virtualenv", None), "location", None)
+    envdir = Path(location).parent if location else REPO / ".nox"
+    cells = [c for c in matrix.cells if c.id in ids]
+    needs = [disk.cell_need(c.id, c.torch, c.python, cache,
+                            has_env=bool(stamp(envdir / f"matrix-cell-{_slug(c.id)}")))
+             for c in cells]
+    total, builds = disk.run_need(needs)
+    available = disk.free(envdir)
+    line = (f"disk: this run needs about {disk.human(total)} ({builds} torch build(s) not in "
+            f"uv's cache, {sum('its environment' in n.why for n in needs)} new "
+            f"environment(s)); {disk.human(available)} free")
+    (session.warn if total + disk.reserve() > available else session.log)(
+        line + ("; cells that cannot fit will not start" if total + disk.reserve() > available
+                else ""))
+
+
+def _slug(cell_id: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in cell_id)
+
+
+def refuse_if_full(session: nox.Session, cell: Any, engine: Any, venv: Path) -> bool:
+    """Start the cell only if the disk can fit it; else record it as stopped before it
+    began (no verdict: the next run retries it), with the numbers. True: go on."""
+    need = disk.cell_need(cell.id, cell.torch, cell.python, disk.uv_cache_dir(),
+                          has_env=bool(stamp(venv)))
+    why = disk.refusal(need, disk.free(venv.parent))
+    if why is None:
+        return True
+    session.warn(f"{cell.id}: {why}")
+    result = results.new_result(cell.as_dict(), "", machine_info())
+    result.update(outcome=INTERRUPTED, finished_at=results.now(),
+                  interrupted={"signal": "disk", "at": results.now(), "reason": why})
+    for name in ("install", *(t.name for t in engine.tiers)):
+        result["tiers"][name] = results.tier_status("not-run", reason=why)
+    results.write_result(results_dir(), result)
+    return False
 
 
 def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:

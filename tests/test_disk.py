@@ -1,0 +1,76 @@
+"""Disk as a resource: what a cell and a run need, the refusal that names the numbers,
+and ``nox -s clean`` (environments and results nothing needs), on fake folders."""
+
+from __future__ import annotations
+
+import json
+
+from report_fakes import fake_result, write
+
+from compat import clean, disk, install
+
+RELEASE = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
+BUMP = "tts0.22.0-torch2.1.2-tf4.57.1-py3.11"  # a bump gate's cell: in no matrix file
+
+
+def fake_cache(tmp_path, *builds):
+    cache = tmp_path / "uv"
+    for build in builds:
+        (cache / "wheels-v8" / "pypi" / "torch" / build).mkdir(parents=True)
+        (cache / "wheels-v8" / "pypi" / "torch" / f"{build}.http").write_text("")
+    return cache
+
+
+def test_a_cell_needs_a_torch_build_unless_cached(tmp_path):
+    cache = fake_cache(tmp_path, "2.1.2-cp311-cp311-manylinux1_x86_64")
+    assert disk.torch_cached("2.1.2", "3.11", cache)
+    assert not disk.torch_cached("2.1.2", "3.12", cache)  # another Python, another wheel
+    assert not disk.torch_cached("latest", "3.11", cache)
+    cached = disk.cell_need("a", "2.1.2", "3.11", cache, has_env=True)
+    assert cached.bytes == 0
+    new = disk.cell_need("b", "2.9.1", "3.11", cache)
+    assert new.bytes == disk.TORCH_BUILD + disk.ENVIRONMENT
+    twin = disk.cell_need("c", "2.9.1", "3.11", cache)
+    total, builds = disk.run_need([cached, new, twin])
+    assert builds == 1  # one build shared by two cells is downloaded once
+    assert total == disk.TORCH_BUILD + 2 * disk.ENVIRONMENT
+
+
+def test_a_cell_that_cannot_fit_is_refused_naming_the_numbers(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMPAT_DISK_RESERVE_GIB", raising=False)
+    need = disk.cell_need("b", "2.9.1", "3.11", fake_cache(tmp_path))
+    why = disk.refusal(need, 4 * disk.GIB)
+    assert why and "needs about 6.0 GiB" in why and "4.0 GiB are free" in why
+    assert "torch 2.9.1 for Python 3.11 is not in uv's cache" in why
+    assert disk.refusal(need, 9 * disk.GIB) is None
+    monkeypatch.setenv("COMPAT_DISK_RESERVE_GIB", "5")
+    assert disk.refusal(need, 9 * disk.GIB) is not None  # 6 + 5 kept free > 9
+
+
+def test_clean_removes_what_no_matrix_needs_and_keeps_the_rest(tmp_path, monkeypatch):
+    envs, res = tmp_path / ".nox", tmp_path / "results"
+    keep_env = envs / clean.slug(RELEASE)
+    gone_env = envs / clean.slug(BUMP)
+    for env in (keep_env, gone_env, gone_env.with_name(gone_env.name + "-repaired")):
+        (env / "bin").mkdir(parents=True)
+        (env / "bin" / "python").write_bytes(b"x" * 1000)
+    current = fake_result(RELEASE)
+    cell = clean.known_cells()[RELEASE][0]
+    current["python"] = {"version": "3.11.7"}
+    current["fingerprint"] = clean.current_fingerprint(cell, current)
+    write(res, current)
+    write(res, {**fake_result(BUMP), "fingerprint": "x"})
+    (res / BUMP / "artifacts").mkdir(parents=True)
+    stale_id = "tts0.22.0-torch2.6.0-tf4.46.2-py3.11"
+    write(res, {**fake_result(stale_id), "fingerprint": "older"})
+    assert clean.main(["--dry-run", "--envdir", str(envs), "--results", str(res)]) == 0
+    assert gone_env.exists()  # a dry run removes nothing
+    monkeypatch.setattr(install, "prune_cache", lambda: None)
+    assert clean.main(["--envdir", str(envs), "--results", str(res)]) == 0
+    assert keep_env.exists() and not gone_env.exists()
+    assert not gone_env.with_name(gone_env.name + "-repaired").exists()
+    assert (res / f"{RELEASE}.json").exists()
+    assert not (res / f"{BUMP}.json").exists() and not (res / BUMP).exists()
+    assert not (res / f"{stale_id}.json").exists()
+    assert json.loads((res / f"{RELEASE}.json").read_text())["fingerprint"] == (
+        current["fingerprint"])
