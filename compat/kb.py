@@ -144,7 +144,7 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
     problems: list[str] = []
     cells = matrix_cells()
     folder = paths.results_dir(results_dir)
-    stored = {}
+    stored: dict[str, Any] = {}
     for loaded in collect([folder]).results if folder.is_dir() else []:
         stored.setdefault(loaded.data["cell"]["id"], loaded.data)
     for found in diagnosis.load():
@@ -169,10 +169,10 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
     by_id = {b.id: b for b in diagnosis.load()}
     for cell_id, result in sorted(stored.items()):
         for entry_id, versions in sorted(_shown(result).items()):
-            found = by_id.get(entry_id)
-            if found and found.affects and not found.affected(versions):
+            known = by_id.get(entry_id)
+            if known and known.affects and not known.affected(versions):
                 problems.append(f"{entry_id}: classifies a failure of {cell_id} ({folder}), "
-                                f"but its affects {list(found.affects)} leaves those versions "
+                                f"but its affects {list(known.affects)} leaves those versions "
                                 "out")
     return problems
 

@@ -91,7 +91,8 @@ def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, 
         manifest = session._runner.manifest
         done = [s for s in manifest._consumed if s.name == "matrix"]
         queued = [s for s in manifest._queue if s.name == "matrix"]
-        remaining = [str(s.func.call_spec.get("cell", "?")) for s in queued]
+        remaining = [str(s.func.call_spec.get("cell", "?"))  # type: ignore[attr-defined]
+                     for s in queued]
         return len(done), len(done) + len(queued), remaining
     except AttributeError:
         ids = [c.id for c in matrix.cells]
@@ -129,7 +130,7 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
         return
 
     def recreate() -> None:
-        session.virtualenv.reuse_existing = False
+        session.virtualenv.reuse_existing = False  # type: ignore[attr-defined]
         session.virtualenv.create()
 
     run = CellRun(cell=cell, engine=engine, results_dir=results_dir(),
@@ -197,7 +198,7 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
         return
     todo = []
     for runner in runners:
-        cell = matrix.by_id().get(str(runner.func.call_spec.get("cell")))
+        cell = matrix.by_id().get(str(runner.func.call_spec.get("cell")))  # type: ignore[attr-defined]
         if cell is None or cell.id == current:
             continue
         engine = get_engine(cell.engine)

@@ -32,7 +32,7 @@ def cell_from_versions(versions: Mapping[str, str | None], python: str, *,
         raise StackError(f"{where}: no engine is installed or pinned there (looked for "
                          f"{', '.join(engines.known_distributions())})")
     engine, line, version = found
-    canon = {canonicalize_name(k): v for k, v in versions.items() if v}
+    canon: dict[str, str] = {canonicalize_name(k): v for k, v in versions.items() if v}
     missing = [n for n in AXIS_PACKAGES if not canon.get(n)]
     if missing:
         raise StackError(f"{where}: {', '.join(missing)} not installed or pinned there")

@@ -33,7 +33,7 @@ class TrialError(RuntimeError):
 
 def pins_of(cell: Cell) -> dict[str, str]:
     """Every exact version a cell pins, by canonical distribution name."""
-    out = {canonicalize_name(k): v for k, v in cell.pins}
+    out: dict[str, str] = {canonicalize_name(k): v for k, v in cell.pins}
     if cell.tts_version:
         out[cell.tts_distribution] = cell.tts_version
     out["torch"], out["transformers"] = cell.torch, cell.transformers

@@ -89,7 +89,7 @@ def pins_in(name: str, text: str, *, every: bool = False) -> dict[str, str]:
         lines = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
     else:
         lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    found = {}
+    found: dict[str, str] = {}
     for line in lines:
         if not line or line.startswith("-"):
             continue

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from compat.atomicio import write_text_atomic
 from compat.gate.bumps import cell_table
@@ -38,7 +38,7 @@ def run_cells(cells: list[Cell], results_dir: Path, *, force: bool, label: str,
            *(["--force"] if force else []), *(["--tiers", ",".join(tiers)] if tiers else [])]
     print(f"{who}: running {', '.join(ids)} ({'forced' if force else 'resuming'})"
           + (f"; nox's output in {log.name}" if log else ""), flush=True)
-    redirect = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
+    redirect: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
     if run_stopping_child(cmd, env=env, cwd=REPO, **redirect):
         raise GateError("the cells could not run (see nox's output "
                         f"{'in ' + str(log.name) if log else 'above'})")

@@ -42,17 +42,17 @@ def render(report: dict[str, Any], path: Path) -> Path:
         items = groups[key]
         torches = sorted({i["torch"] for i in items}, key=_version)
         tfs = sorted({i["transformers"] for i in items}, key=_version)
-        grid = [[float("nan")] * len(tfs) for _ in torches]
+        grid: list[list[float]] = [[float("nan")] * len(tfs) for _ in torches]
         for item in items:
             y, x = torches.index(item["torch"]), tfs.index(item["transformers"])
             rank = ORDER.index(item["verdict"])
             grid[y][x] = rank if grid[y][x] != grid[y][x] else max(grid[y][x], rank)
         ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
-        for y, row in enumerate(grid):
-            for x, rank in enumerate(row):
-                if rank == rank:
-                    ax.text(x, y, LABELS[int(rank)], ha="center", va="center", fontsize=8,
-                            color="white" if LABELS[int(rank)] in ("pass", "fail", "install")
+        for y, values in enumerate(grid):
+            for x, value in enumerate(values):
+                if value == value:
+                    ax.text(x, y, LABELS[int(value)], ha="center", va="center", fontsize=8,
+                            color="white" if LABELS[int(value)] in ("pass", "fail", "install")
                             else "black")
         ax.set_xticks(range(len(tfs)), tfs, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(torches)), torches, fontsize=8)
@@ -107,12 +107,12 @@ def render_pairs(report: dict[str, Any], path: Path) -> Path | None:
     fig, axes = plt.subplots(len(grids), 1, squeeze=False,
                              figsize=(max(6, 1.3 * width + 4), max(3, 0.45 * height + 3)))
     for ax, (engine, rows, cols, cells) in zip(axes[:, 0], grids):
-        grid = [[float("nan")] * len(cols) for _ in rows]
+        grid_pairs: list[list[float]] = [[float("nan")] * len(cols) for _ in rows]
         for (row, col), pair in cells.items():
-            grid[rows.index(row)][cols.index(col)] = pairs.VERDICTS.index(pair["verdict"])
-        ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto")
-        for y, row in enumerate(grid):
-            for x, rank in enumerate(row):
+            grid_pairs[rows.index(row)][cols.index(col)] = pairs.VERDICTS.index(pair["verdict"])
+        ax.imshow(grid_pairs, cmap=cmap, norm=norm, aspect="auto")
+        for y, values in enumerate(grid_pairs):
+            for x, rank in enumerate(values):
                 label = ("own" if rows[y] == cols[x] else
                          pairs.WORDS[int(rank)][2] if rank == rank else "")
                 ax.text(x, y, label, ha="center", va="center", fontsize=7,

@@ -13,7 +13,7 @@ from compat.status import DISPLAY, VERDICT_CLASS
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:
     """What the template shows of an entry, computed here so the template stays simple."""
-    failure_of = {}
+    failure_of: dict[str, dict[str, str]] = {}
     for failure in item["failures"]:
         if failure["kind"] != "final":
             continue
@@ -27,8 +27,9 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
         view = {"cause": short_cause(failure), "text": text}
         for tier in ([failure["tier"]] if failure["tier"] != "install" else item["tiers"]):
             failure_of.setdefault(tier, view)
-    cpu = next(iter(item["bench"].values()), {})
-    busy = next(iter(item.get("bench_busy", {}).values()), {})  # shown marked, never sorted
+    cpu: dict[str, Any] = next(iter(item["bench"].values()), {})
+    # Figures of a busy machine: shown marked, never sorted.
+    busy: dict[str, Any] = next(iter(item.get("bench_busy", {}).values()), {})
     versions = " ".join([item["cell"], item["python"], item["torch"], item["transformers"],
                          item["tts"], item["line"], *item["requirements"],
                          *(f"{k}=={v}" for k, v in item["resolved"].items() if v)])

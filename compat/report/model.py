@@ -288,7 +288,7 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     found["loads"] = {p["trained_with"]: p["verdict"] for p in pairs.of_result(data)}
     judged = {n: t for n, t in tiers.items() if n not in of_pairs and (
         not found["scope"] or n in found["scope"] or n == "install")}
-    found["verdict"] = verdict(judged, data.get("outcome"))
+    found["verdict"] = verdict(judged, data.get("outcome") or "completed")
     return found
 
 
