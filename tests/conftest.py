@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+#: tests/unit and tests/e2e hold the tests; tests/support the fakes and the helpers that
+#: run inside cells, imported by name (``from report_fakes import ...``).
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

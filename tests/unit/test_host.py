@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from report_fakes import fake_result, write
+from test_gate import fake_matrix
 
 from compat import gate, host
 from compat.report.markdown import tier_cell
 from compat.report.model import entry
-from tests.test_gate import fake_matrix
 
 CODEC = ("RuntimeError", "Could not load libtorchcodec. Likely causes: FFmpeg is not "
          "properly installed in your environment.")

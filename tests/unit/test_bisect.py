@@ -15,7 +15,7 @@ from compat import diagnosis, engines, results
 from compat.culprit import cli, explain, releases, search, trials
 from compat.engines import Engine, Line, Tier
 from compat.matrix import Cell
-from tests.conftest import REPO
+from conftest import REPO
 
 # -- searches ---------------------------------------------------------------------------
 
@@ -181,7 +181,7 @@ def test_a_trial_runs_the_chased_tier_and_what_it_needs():
 TOY = Engine(name="toy", title="Toy engine", lines=(Line("toy", "toy-tts", "Toy", "toy"),),
              tiers=(Tier("import"), Tier("load", needs=("import",)),
                     Tier("synth", needs=("load",))),
-             tier_dir=REPO / "tests" / "fake_tiers")
+             tier_dir=REPO / "tests" / "support" / "fake_tiers")
 TOYLIB = [f"1.{n}" for n in range(0, 21)]
 TOY_CELL = Cell(id="toy1.0-torch2.5.1-tf4.46.2-py3.11", python="3.11", tts="toy-tts==1.0",
                 torch="2.5.1", transformers="4.46.2", engine="toy",

@@ -88,6 +88,8 @@ VERBATIM = [
     ("InstallError", "error: No solution found when resolving dependencies\n  cause: Because "
      "kokoro==0.7.16 depends on numpy==1.26.4 and you require kokoro==0.7.16, we can conclude "
      "that you require numpy==1.26.4.", "kokoro07-numpy-pin"),
+    ("ImportError", "enable_text_splitting=True requires Spacy: pip install spacy[ja]",
+     "coqui-split-needs-spacy"),
 ]
 
 
@@ -156,6 +158,11 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
     assert diagnosis.shims_for("ValueError", "nothing known") == []
 
 
+#: spaCy and click as coqui-tts >= 0.26.1 environments have them when text splitting works
+#: (coqui-split-needs-spacy otherwise; click-undeclared when spaCy is there without click).
+SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
+
+
 @pytest.mark.parametrize(("versions", "expected"), [
     ({"TTS": "0.22.0", "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1"},
      {"beam-search-scorer", "weights-only-xtts-config", "generate-removed", "dropped-prefix",
@@ -169,13 +176,16 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
       "torchaudio": "2.5.1"}, {"click-undeclared"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2"},
      set()),
-    ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.9.1", "torchaudio": "2.9.1",
+    ({**SPACY, "coqui-tts": "0.28.0",
+      "transformers": "5.24.0", "torch": "2.9.1", "torchaudio": "2.9.1",
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"cache-kwarg"}),
-    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1",
+    ({**SPACY, "coqui-tts": "0.28.0",
+      "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1",
       "torchcodec": "0.8.1"}, {"six-undeclared"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2+cpu", "torchaudio": "2.1.2"},
      {"cuda-torchaudio-cpu-torch"}),
-    ({"coqui-tts": "0.28.0", "transformers": "5.23.0", "torch": "2.15.0", "torchaudio": "2.11.0",
+    ({**SPACY, "coqui-tts": "0.28.0",
+      "transformers": "5.23.0", "torch": "2.15.0", "torchaudio": "2.11.0",
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"torch-torchaudio-cuda-mismatch"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "numpy": "2.0.2"}, {"numpy-abi"}),
@@ -186,24 +196,34 @@ def test_shims_for_a_failure_come_from_the_knowledge_base():
      {"tts021-no-builtin-speakers"}),  # setuptools 81 still has pkg_resources
     ({"coqui-tts": "0.24.1", "transformers": "4.33.0", "torch": "2.1.0", "torchaudio": "2.11.0"},
      {"torchaudio-undeclared-torch", "torch-torchaudio-cuda-mismatch", "torchaudio-torchcodec"}),
-    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+    ({**SPACY, "coqui-tts": "0.28.0",
+      "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, {"coqui-torch-extras"}),
     ({"coqui-tts": "0.24.1", "coqui-tts-trainer": "0.4.0", "coqpit": "0.0.17",
       "coqpit-config": "0.2.5", "transformers": "4.40.2", "torch": "2.5.1",
       "torchaudio": "2.5.1"}, {"coqpit-fork-clash"}),
-    ({"coqui-tts": "0.27.1", "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
+    ({**SPACY, "coqui-tts": "0.27.1",
+      "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed",
                                                 "coqui-stream-config"}),
     ({"TTS": "0.21.3", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "librosa": "0.10.0", "setuptools": "80.9.0"}, {"tts021-no-builtin-speakers"}),
-    ({"coqui-tts": "0.27.1", "transformers": "5.0.0", "torch": "2.8.0", "torchaudio": "2.8.0",
+    ({**SPACY, "coqui-tts": "0.27.1",
+      "transformers": "5.0.0", "torch": "2.8.0", "torchaudio": "2.8.0",
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"coqui-stream-config"}),
     ({"coqui-tts": "0.24.2", "coqui-tts-trainer": "0.1.4", "transformers": "4.40.2",
       "torch": "2.5.1", "torchaudio": "2.5.1"}, set()),
-    ({"coqui-tts": "0.28.0", "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",
+    # spaCy left coqui-tts's requirements in 0.26.1; enable_text_splitting still imports it
+    ({"coqui-tts": "0.28.0", "transformers": "4.57.3", "torch": "2.9.1", "torchaudio": "2.9.1",
+      "torchcodec": "0.8.1", "six": "1.17.0"}, {"coqui-split-needs-spacy"}),
+    ({"coqui-tts": "0.26.0", "spacy": "3.7.5", "click": "8.1.8", "transformers": "4.51.3",
+      "torch": "2.6.0", "torchaudio": "2.6.0"}, set()),
+    ({**SPACY, "coqui-tts": "0.28.0",
+      "transformers": "5.24.0", "torch": "2.15.0", "torchaudio": "2.11.1",
       "six": "1.17.0"}, {"coqui-codec-extra", "cache-kwarg",
                          "torch-torchaudio-cuda-mismatch"}),
-    ({"coqui-tts": "0.27.3", "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
+    ({**SPACY, "coqui-tts": "0.27.3",
+      "transformers": "4.57.3", "torch": "2.15.0", "torchcodec": "0.8.1",
       "six": "1.17.0"}, set()),  # 0.27.3 still required torchaudio
     ({"TTS": "0.22.0", "transformers": "5.19.0", "torch": "2.5.1", "torchaudio": "2.5.1"},
      {"transformers5-needs-torch26", "beam-search-scorer", "generate-removed",

@@ -1,7 +1,7 @@
 """Checkpoints across stacks, the harness side: which artifacts a cell is offered
 (compat.artifacts), how a crossload test becomes a pair verdict (compat.report.pairs),
 the grid in every format, and the gate's reading of a pair that stops loading. The tier
-itself runs in real cells (tests/test_nox_e2e.py and the default matrix)."""
+itself runs in real cells (tests/e2e/test_nox_e2e.py and the default matrix)."""
 
 from __future__ import annotations
 

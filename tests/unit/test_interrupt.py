@@ -2,8 +2,8 @@
 cell's whole process tree, records that cell as ``interrupted`` (no verdict), leaves the
 finished results alone, and the next run reruns the interrupted cell only.
 
-A real ``nox`` process runs fake cells (tests/fake_nox/noxfile.py: the fake engine of
-tests/fake_tiers, nothing installed)."""
+A real ``nox`` process runs fake cells (tests/support/fake_nox/noxfile.py: the fake engine of
+tests/support/fake_tiers, nothing installed)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from compat.cellrun import run_cell
 from compat.results import read_result, result_path
 from conftest import REPO
 
-NOXFILE = REPO / "tests" / "fake_nox" / "noxfile.py"
+NOXFILE = REPO / "tests" / "support" / "fake_nox" / "noxfile.py"
 
 
 def nox_env(results: Path, cells: dict[str, str]) -> dict[str, str]:

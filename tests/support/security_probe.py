@@ -2,9 +2,9 @@
 apply every shim, and try to load each payload through every route a checkpoint takes into
 TTS. Prints one JSON report. Each (payload, route) aims at its own canary file.
 
-    python tests/security_probe.py WORKDIR FIXTURE_DIR              # a cell: real TTS
-    python tests/security_probe.py WORKDIR - --stand-in             # torch only
-    python tests/security_probe.py WORKDIR FIXTURE_DIR --blunt torch-load|env [--stand-in]
+    python tests/support/security_probe.py WORKDIR FIXTURE_DIR              # a cell: real TTS
+    python tests/support/security_probe.py WORKDIR - --stand-in             # torch only
+    python tests/support/security_probe.py WORKDIR FIXTURE_DIR --blunt torch-load|env [--stand-in]
 
 Routes (real TTS): ``torch_load`` (plain ``torch.load``), ``xtts_model`` (the payload as
 ``model.pth``, through ``Xtts.load_checkpoint``), ``xtts_speakers`` (the payload inside

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nox
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+REPO = Path(__file__).resolve().parents[3]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
 from fake_cells import fake_run  # noqa: E402
 
 from compat import nox_cells  # noqa: E402

@@ -1,7 +1,7 @@
 """A fake engine whose cells run without installing anything: its tier tests
-(tests/fake_tiers) pass, fail, crash, hang or sleep as COMPAT_FAKE_MODE says, and the
+(tests/support/fake_tiers) pass, fail, crash, hang or sleep as COMPAT_FAKE_MODE says, and the
 install step is faked; the rest is the real harness. Used by tests and by the fake
-noxfile (tests/fake_nox/noxfile.py), which runs such cells through a real ``nox``."""
+noxfile (tests/support/fake_nox/noxfile.py), which runs such cells through a real ``nox``."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from compat.install import InstallResult
 from compat.matrix import Cell
 from compat.progress import Progress
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 FAKE = Engine(
     name="fake",
     title="Fake engine",
     lines=(Line("fake", "TTS", "fake", "fake"),),
     tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
-    tier_dir=REPO / "tests" / "fake_tiers",
+    tier_dir=REPO / "tests" / "support" / "fake_tiers",
 )
 
 

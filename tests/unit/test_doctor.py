@@ -31,7 +31,7 @@ def test_findings_are_worst_first_with_remedy_and_reference():
     assert ids[:2] == ["beam-search-scorer", "weights-only-xtts-config"]
     assert {"generate-removed", "stream-sampler"} <= set(ids)
     first = report["findings"][0]
-    assert first["remedy"][0].startswith("shim `beam_search`: python -m patches install")
+    assert first["remedy"][0].startswith("shim `beam_search`: xtts-compat shims install")
     assert first["remedy"][1] == "pin transformers<4.57"
     assert first["reference"] == "https://github.com/coqui-ai/TTS/issues/4388"
     assert report["clear"] == ["longform", "crossload", "bench"]  # every tier that can break does

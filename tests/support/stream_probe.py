@@ -1,7 +1,7 @@
 """Run inside a cell: stream the fixed text with XTTS's own streaming code, or with the
 stream_sampler shim, and print the tokens and a checksum of the audio as JSON.
 
-    python tests/stream_probe.py original|shim MODEL_DIR
+    python tests/support/stream_probe.py original|shim MODEL_DIR
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "compat" / "engines" / "xtts" / "tiers"))
 
 import xtts_run  # noqa: E402

@@ -8,13 +8,13 @@ import os
 import sys
 
 from report_fakes import fake_result
+from test_isolation import make_run
 
 from compat import gate, repair
 from compat.cellrun import run_cell
 from compat.install import InstallResult
 from compat.report.markdown import verdict_cell
 from compat.report.model import entry
-from tests.test_isolation import make_run
 
 SIX = {"status": "fail", "exc_type": "ModuleNotFoundError",
        "message": "No module named 'six'"}

@@ -40,7 +40,8 @@ def test_stream_sampler_yields_the_original_tokens(smoke_run):
     model = store.hand_out(store.cached_fixture(), smoke_run[1] / "stream-model")
     runs = {}
     for mode in ("original", "shim"):
-        out = subprocess.run([python, str(REPO / "tests" / "stream_probe.py"), mode, str(model)],
+        probe = REPO / "tests" / "support" / "stream_probe.py"
+        out = subprocess.run([python, str(probe), mode, str(model)],
                              capture_output=True, text=True, timeout=600,
                              env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})
         assert out.returncode == 0, out.stderr[-3000:]

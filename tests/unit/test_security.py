@@ -38,7 +38,7 @@ from packaging.version import Version
 
 from conftest import REPO, SEED_BROKEN, TORCH26, load
 
-PROBE = REPO / "tests" / "security_probe.py"
+PROBE = REPO / "tests" / "support" / "security_probe.py"
 BANNED = re.compile(r"weights_only\s*=\s*False|TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 #: The corpus, exactly, and how torch's refusal names each payload's global (torch
 #: writes the pickle's protocol-2 names: ``commands.Popen``, ``eval``).
