@@ -12,6 +12,8 @@ from compat import engines
 from compat.report.model import _version
 from compat.status import VERDICT_WORDS
 
+#: Panels (engine releases) in one row of the heatmap before it wraps.
+PER_ROW = 6
 #: Verdicts, best first, their colours and short labels.
 ORDER = tuple(w.name for w in VERDICT_WORDS)
 COLOURS = tuple(w.colour for w in VERDICT_WORDS)
@@ -35,8 +37,14 @@ def render(report: dict[str, Any], path: Path) -> Path:
             continue  # interrupted: no verdict to colour
         groups.setdefault((item["line"], item["tts"]), []).append(item)
     keys = sorted(groups, key=lambda k: (k[0], _version(k[1])))
-    fig, axes = plt.subplots(1, max(len(keys), 1), squeeze=False,
-                             figsize=(max(4.2 * len(keys), 5), 4.2))
+    # Rows of at most PER_ROW panels: 30 releases in one row would be 126 inches wide.
+    ncols = min(max(len(keys), 1), PER_ROW)
+    nrows = max(math.ceil(len(keys) / ncols), 1)
+    fig, grid_axes = plt.subplots(nrows, ncols, squeeze=False,
+                                  figsize=(max(4.2 * ncols, 5), 4.2 * nrows))
+    axes = [list(grid_axes.flat)]
+    for spare in axes[0][len(keys):]:
+        spare.set_axis_off()
     cmap, norm = ListedColormap(COLOURS), BoundaryNorm(range(len(ORDER) + 1), len(ORDER))
     for ax, key in zip(axes[0], keys):
         items = groups[key]
@@ -70,7 +78,8 @@ def render(report: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"{', '.join(titles) or 'No engine'}: verdict per torch × transformers",
                  fontsize=11)
     # The legend wraps at four a row and has its own band, so no edge cuts it off.
-    fig.tight_layout(rect=(0, 0.03 + 0.035 * math.ceil(len(ORDER) / 4), 1, 0.95))
+    legend_band = (0.03 + 0.035 * math.ceil(len(ORDER) / 4)) / nrows
+    fig.tight_layout(rect=(0, legend_band, 1, 1 - 0.05 / nrows))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=110, format="png")

@@ -257,3 +257,21 @@ def test_a_result_the_model_cannot_read_is_a_problem_not_a_crash(mixed):
     assert len(data["entries"]) == 5
     assert any(p["path"].endswith("odd-shape.json") and "could not be reported" in p["problem"]
                for p in data["problems"])
+
+
+def test_the_heatmap_wraps_many_releases_into_rows(tmp_path):
+    """30 releases in one row would be a picture 126 inches wide: rows of six."""
+    import struct
+
+    from compat.report import heatmap
+    from compat.report.collect import collect
+    from compat.report.model import build
+
+    for i in range(14):
+        version = f"0.2{i // 3}.{i}"
+        write(tmp_path / "r", fake_result(f"coqui{version}-torch2.5.1-tf4.46.2-py3.11",
+                                          tts=f"coqui-tts=={version}", torch="2.5.1",
+                                          transformers="4.46.2"))
+    png = heatmap.render(build(collect([tmp_path / "r"])), tmp_path / "h.png")
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    assert heatmap.PER_ROW == 6 and 1.5 < width / height < 2.5, (width, height)
