@@ -32,6 +32,7 @@
     nox -s tests                        the suite's fast tests (no real cell)
     nox -s e2e                          real cells end to end (CI runs tests, e2e, lint)
     nox -s lint                         ruff
+    nox -s typecheck                    mypy on compat/, patches/ and the noxfile
     nox -s docs                         the documentation, strict (a broken link fails)
     nox -s clean [-- --dry-run]         remove environments and results nothing needs
 """
@@ -151,6 +152,13 @@ def tests(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Real cells end to end: uv installs, real engines, tens of minutes (-- PYTEST ARGS)."""
     nox_cells.run_pytest(session, "e2e")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy on compat/, patches/ and this noxfile."""
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy", "compat", "patches", "noxfile.py", *session.posargs)
 
 
 @nox.session(python=False)

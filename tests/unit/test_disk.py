@@ -74,3 +74,25 @@ def test_clean_removes_what_no_matrix_needs_and_keeps_the_rest(tmp_path, monkeyp
     assert not (res / f"{stale_id}.json").exists()
     assert json.loads((res / f"{RELEASE}.json").read_text())["fingerprint"] == (
         current["fingerprint"])
+
+
+def test_a_disk_that_fills_mid_install_is_no_verdict_and_is_retried(tmp_path, monkeypatch):
+    from test_isolation import make_run
+
+    from compat.cellrun import run_cell
+    from compat.install import InstallResult
+    from compat.status import INTERRUPTED
+
+    def full(venv, backend, reqs, options, **_):
+        return InstallResult(False, False, 3.0, backend, ["uv", "pip", "install"],
+                             "error: Failed to install: torch-2.9.1 (No space left on device "
+                             "(os error 28))")
+
+    result = run_cell(make_run(tmp_path, "pass", monkeypatch, installer=full))
+    assert result["outcome"] == INTERRUPTED
+    assert "the disk filled during the install" in result["interrupted"]["reason"]
+    assert result["tiers"]["first"]["status"] == "not-run"
+    lines: list[str] = []
+    again = run_cell(make_run(tmp_path, "pass", monkeypatch, lines=lines))
+    assert again["outcome"] == "completed"  # retried, not "up to date"
+    assert any("interrupted before it finished" in line for line in lines)
