@@ -30,7 +30,7 @@
     nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's fast tests (no real cell)
-    nox -s e2e                          real cells end to end (CI runs tests, e2e, lint)
+    nox -s e2e                          real cells end to end (CI runs tests, e2e, lint, typecheck)
     nox -s lint                         ruff
     nox -s typecheck                    mypy on compat/, patches/ and the noxfile
     nox -s docs                         the documentation, strict (a broken link fails)

@@ -130,7 +130,7 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
             return stored
         if rerunnable(stored, changed):
             changed = with_failed_needs(run.engine, stored, changed)
-            progress.log(f"{progress.prefix}: tier test(s) changed: rerunning "
+            progress.log(f"{progress.prefix}: tier test(s) or their inputs changed: rerunning "
                          f"{', '.join(changed)}; keeping {', '.join(kept(stored, changed))}")
             run = replace(run, only=tuple(changed))
             partial = _run_cell_fresh(run, fp, digests, partial=True)
@@ -261,6 +261,8 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: boo
             _probe(run, result)
             _host(run, result)
             _tiers(run, result)
+        elif disk_full(tiers["install"]):
+            record_disk_full(run, result)
         else:
             why = f"install {tiers['install']['status']}"
             for tier in run.engine.tiers:
@@ -300,6 +302,29 @@ def record_interruption(run: CellRun, result: dict[str, Any], exc: Interrupted) 
             result["tiers"][name] = results.tier_status("not-run", reason=why)
     run.progress.log(f"{run.progress.prefix}: interrupted by {exc.name}: the cell's processes "
                      "are stopped; recorded as interrupted (no verdict), rerun next time")
+
+
+#: What an installer says when the disk fills under it (pip, uv, tar, the OS).
+DISK_FULL = ("No space left on device", "ENOSPC", "Disk quota exceeded")
+
+
+def disk_full(install: dict[str, Any]) -> bool:
+    text = f"{install.get('message') or ''}\n{install.get('traceback') or ''}"
+    return any(mark in text for mark in DISK_FULL)
+
+
+def record_disk_full(run: CellRun, result: dict[str, Any]) -> None:
+    """The disk filled during the install: not the stack's verdict. Recorded as stopped
+    (``interrupted``, no verdict) with the free space now, so the next run retries it;
+    every other cell's result stays as it is."""
+    free = shutil.disk_usage(run.work_dir).free / 2**30
+    why = (f"the disk filled during the install ({free:.1f} GiB free now): not a verdict; "
+           "free space (`nox -s clean`) and run it again")
+    result["outcome"] = INTERRUPTED
+    result["interrupted"] = {"signal": "disk", "at": results.now(), "reason": why}
+    for tier in run.engine.tiers:
+        result["tiers"][tier.name] = results.tier_status("not-run", reason=why)
+    run.progress.log(f"{run.progress.prefix}: {why}")
 
 
 def _current_test(report: Path) -> dict[str, str] | None:
@@ -401,7 +426,9 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     engine is still tested; the bare packaging failure stays on record."""
     plan, rounds = _shim_rounds(run, result, tag="")
     bare = rounds[0][1].tiers
-    current, fixes, repaired = run, [], []
+    current = run
+    fixes: list[repair.Fix] = []
+    repaired: list[dict[str, Any]] = []
     freeze = result.get("freeze", [])
     while run.backend != "none" and len(repaired) < repair.MAX_ROUNDS:
         more = repair.plan(rounds[-1][1].tiers, freeze, fixes, engine=run.engine.name)
@@ -452,8 +479,9 @@ def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
     those shims; if what is left fails in ways other applicable shims address, once more
     with every shim that applies. Each tier records the smallest set it passed with."""
     rounds: list[tuple[list[str], TierRun]] = [([], _run_tiers(run, result, [], tag))]
-    plan = (shim_plan(run, rounds[0][1].tiers) if run.shim_rounds else
-            {"rerun": False, "reason": "shim rounds off: the environment as it is"})
+    plan: dict[str, Any] = (
+        shim_plan(run, rounds[0][1].tiers) if run.shim_rounds else
+        {"rerun": False, "reason": "shim rounds off: the environment as it is"})
     if plan["rerun"]:
         order = list(patches.SHIMS)
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)

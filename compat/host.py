@@ -92,4 +92,4 @@ def summary(names: Iterable[str]) -> list[str]:
 def missing_explains(host: Mapping[str, Any] | None, prerequisite: str) -> bool:
     """True when a result's host probe found ``prerequisite`` needed and missing."""
     state = (host or {}).get(prerequisite)
-    return bool(state) and not state.get("found", True)
+    return bool(state) and not (state or {}).get("found", True)

@@ -109,7 +109,7 @@ def install(
     cmd = install_command(backend, venv, requirements, options)
     if is_ready(venv, key):
         return InstallResult(True, True, 0.0, backend, cmd, "environment unchanged; reused",
-                             freeze=stamp(venv).get("freeze", []))
+                             freeze=(stamp(venv) or {}).get("freeze", []))
     (venv / STAMP).unlink(missing_ok=True)
     env = {**install_environment()[0], "VIRTUAL_ENV": str(venv), "UV_PYTHON_DOWNLOADS": "never",
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "NO_COLOR": "1"}

@@ -146,6 +146,13 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
         catch_up_pairs(session, matrix, cell_id)
 
 
+def is_current(cell: Any, stored: dict[str, Any]) -> bool:
+    """Whether a stored result is what running ``cell`` now would be fingerprinted as."""
+    from compat.clean import current_fingerprint
+
+    return stored.get("fingerprint") == current_fingerprint(cell, stored)
+
+
 def say_disk(session: nox.Session, matrix: Matrix, ids: list[str]) -> None:
     """Before the first cell: what this run will take of the disk, and what is free."""
     cache = disk.uv_cache_dir()
@@ -210,6 +217,12 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
         if not location or not (Path(location) / "pyvenv.cfg").exists():
             session.log(f"{cell.id}: its environment is gone; {', '.join(tiers)} not "
                         "brought up to date with the later cells")
+            continue
+        stored = results.read_result(results.result_path(results_dir(), cell.id))
+        if stored and not is_current(cell, stored):
+            # A crossload-only run would replace the stale result with one of a tier.
+            session.log(f"{cell.id}: its result is stale (pins or code changed since it "
+                        f"ran); rerun the cell to bring {', '.join(tiers)} up to date")
             continue
         todo.append((cell, engine, tiers, Path(location), runner.func.python))
     for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1):

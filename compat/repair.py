@@ -66,7 +66,7 @@ class Plan:
 
 def frozen_versions(freeze: Iterable[str]) -> dict[str, str]:
     """{canonical name: version} from ``uv pip freeze`` lines."""
-    out = {}
+    out: dict[str, str] = {}
     for line in freeze:
         name, sep, version = line.partition("==")
         if sep:

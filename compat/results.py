@@ -1,6 +1,6 @@
 """Result files: one JSON per cell, ``results/<cell-id>.json``, written atomically.
 
-See README.md ("Reading a result") for the fields.
+See docs/results.md ("Reading a result") for the fields.
 """
 
 from __future__ import annotations

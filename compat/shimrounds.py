@@ -51,7 +51,8 @@ def merge_rounds(rounds: list[Round]) -> dict[str, Any]:
     """Per tier: the status of the last round, the bare status, the shimmed status, and
     the shims of the first round in which the tier passed (the fewest it needs)."""
     def brief(tier: dict[str, Any]) -> dict[str, Any]:
-        out = {k: tier[k] for k in ("status", "exc_type", "message", "reason") if k in tier}
+        out: dict[str, Any] = {k: tier[k] for k in ("status", "exc_type", "message", "reason")
+                               if k in tier}
         if tier.get("tests"):  # which tests failed in this round (a pair grid reads them)
             out["outcomes"] = {t["test"]: t.get("outcome") for t in tier["tests"]}
         return out

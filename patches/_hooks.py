@@ -99,5 +99,5 @@ def wrap_method(cls: type, name: str, make: Callable[[Callable], Callable]) -> N
     if getattr(original, "_xtts_compat", False):
         return
     wrapped = functools.wraps(original)(make(original))
-    wrapped._xtts_compat = True
+    wrapped._xtts_compat = True  # type: ignore[attr-defined]
     setattr(cls, name, wrapped)

@@ -85,7 +85,8 @@ def _provide(_module=None) -> None:
         _state["provided"][name] = how
     utils = importlib.import_module("transformers.generation.utils")
     if not hasattr(utils, "SampleOutput"):
-        utils.SampleOutput = getattr(utils, "GenerateDecoderOnlyOutput", _stand_in("SampleOutput"))
+        utils.SampleOutput = getattr(  # type: ignore[attr-defined]
+            utils, "GenerateDecoderOnlyOutput", _stand_in("SampleOutput"))
         _state["provided"]["SampleOutput"] = "GenerateDecoderOnlyOutput"
 
 

@@ -47,7 +47,7 @@ def _provide(_module=None) -> None:
 
     utils = sys.modules["transformers.pytorch_utils"]
     if not hasattr(utils, "isin_mps_friendly"):
-        utils.isin_mps_friendly = isin
+        utils.isin_mps_friendly = isin  # type: ignore[attr-defined]
 
 
 MEND = _hooks.Mend(TARGET, _provide, before=True)

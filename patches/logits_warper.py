@@ -42,7 +42,7 @@ def _provide(_module=None) -> None:
     except AttributeError:
         from transformers.generation.logits_process import LogitsProcessor
 
-        top.LogitsWarper = LogitsProcessor
+        top.LogitsWarper = LogitsProcessor  # type: ignore[attr-defined]
 
 
 MEND = _hooks.Mend(TARGET, _provide, before=True)

@@ -105,7 +105,7 @@ ENGINE = Engine(
              "transformers", "tokenizers", "numpy", "scipy", "librosa", "soundfile",
              "huggingface-hub", "accelerate", "six", "click", "spacy"),
     # Spreads: max/min over six runs of the release-era cell, one after another, nothing
-    # else running (README, "The gate"); the fine-tune step (11-13 ms) is timed to the ms.
+    # else running (docs/gate.md); the fine-tune step (11-13 ms) is timed to the ms.
     figures=(
         Figure("load_s", "load time", test="test_bench_load"),
         Figure("load_best_s", "load time", test="test_bench_load", stat="min_s", spread=1.07),

@@ -30,7 +30,7 @@ DECODING = {"temperature": 0.75, "length_penalty": 1.0, "repetition_penalty": 2.
             "enable_text_splitting": False}
 SAMPLE_RATE = 24000
 RMS_FLOOR = 1e-4
-#: Tolerances against the golden output (see README, "Golden output"). The golden is made
+#: Tolerances against the golden output (see docs/tiers.md, "The golden output"). The golden is made
 #: on CPU; other devices get looser bounds (not measured here: no GPU in this workplace's
 #: CI), and must still produce the same codes.
 LOGIT_TOL = 1e-4
@@ -211,7 +211,8 @@ def write_golden(folder: Path, synth: Synthesis, meta: dict[str, Any]) -> None:
     np.save(folder / "waveform.npy", synth.wav.astype(np.float32))
     data = {**meta, "text": TEXT, "language": LANGUAGE, "seed": SEED, "decoding": DECODING,
             "codes": synth.codes, "first_call_tokens": synth.first_call_tokens,
-            "first_logits": [float(x) for x in synth.first_logits]}
+            "first_logits": [float(x) for x in (synth.first_logits
+                                                 if synth.first_logits is not None else [])]}
     (folder / "golden.json").write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -234,7 +235,8 @@ def agreement(synth: Synthesis, golden: dict[str, Any], golden_wav: np.ndarray
         diff = np.abs(synth.first_logits - np.asarray(golden["first_logits"], dtype=np.float32))
         result["first_logits_max_abs_diff"] = float(diff.max())
     if synth.wav.shape == golden_wav.shape:
-        err = np.linalg.norm(synth.wav - golden_wav) / max(np.linalg.norm(golden_wav), 1e-12)
+        err = float(np.linalg.norm(synth.wav - golden_wav)) / max(
+            float(np.linalg.norm(golden_wav)), 1e-12)
         result["waveform_rel_error"] = float(err)
         result["waveform_max_abs_diff"] = float(np.abs(synth.wav - golden_wav).max())
         result["waveform_correlation"] = float(np.corrcoef(synth.wav, golden_wav)[0, 1])
