@@ -80,12 +80,7 @@ def render(report: dict[str, Any], path: Path) -> Path:
     # The legend wraps at four a row and has its own band, so no edge cuts it off.
     legend_band = (0.03 + 0.035 * math.ceil(len(ORDER) / 4)) / nrows
     fig.tight_layout(rect=(0, legend_band, 1, 1 - 0.05 / nrows))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 def render_pairs(report: dict[str, Any], path: Path) -> Path | None:
@@ -134,6 +129,13 @@ def render_pairs(report: dict[str, Any], path: Path) -> Path | None:
     fig.legend(handles=[Patch(color=w[3], label=w[2]) for w in pairs.WORDS],
                loc="lower center", ncol=len(pairs.WORDS), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write a figure as PNG beside ``path``, then move it into place (never half a file)."""
+    import matplotlib.pyplot as plt
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, dpi=110, format="png")
