@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 from report_fakes import fake_result
 from test_isolation import make_run
@@ -57,6 +58,11 @@ def test_no_repair_for_what_packaging_does_not_explain():
     assert not repair.plan({"import": SIX}, FREEZE, already=done)  # made once, not again
 
 
+#: This interpreter's site-packages, on the fake environments' path: their python is a
+#: symlink to this one, and only a base interpreter with pytest installed would find it.
+SITE = tuple(Path(p) for p in sys.path if p.endswith("site-packages"))
+
+
 def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
         tmp_path, monkeypatch):
     installs = []
@@ -75,6 +81,7 @@ def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
     make_env("uv", sys.executable, venv)
     run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
     run.venv, run.make_env = venv, make_env
+    run.extra_path = SITE  # the fake environments have no pytest of their own
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
     result = run_cell(run)
     second = result["tiers"]["second"]
@@ -143,6 +150,7 @@ def test_a_repaired_environment_with_other_fixes_is_made_anew(tmp_path, monkeypa
         {"key": "old", "requirements": ["TTS==0.22.0", "six"]}))
     run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
     run.venv, run.make_env = venv, make_env
+    run.extra_path = SITE  # the fake environments have no pytest of their own
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
     run_cell(run)
     assert made.count("venv-repaired") == 2 and not (stale / "leftover").exists()
