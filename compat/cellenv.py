@@ -9,6 +9,17 @@ dropped. A user who sets one on purpose names it in ``COMPAT_PASS_ENV`` (comma
 separated): it then passes, its value is recorded in the result and enters the
 fingerprint, so a stored verdict never stands for another setting.
 
+The suite's own ``COMPAT_*`` variables are no exception: the harness sets those a cell
+reads for each run (the tier plan, the round's shims, the tiers to run, where to write a
+golden output), and the caller's are dropped and named. ``COMPAT_WRITE_GOLDEN`` in a
+shell made every cell write a golden and pass unjudged; ``COMPAT_XTTS_DECODING`` or
+``COMPAT_ALLOW_NETWORK`` change what a tier does. Passed on purpose with
+``COMPAT_PASS_ENV``, they enter the fingerprint like any other.
+
+``ATEN_CPU_CAPABILITY`` (``default``, ``avx2``, ``avx512``) makes torch use another CPU's
+kernels: ``COMPAT_PASS_ENV=ATEN_CPU_CAPABILITY ATEN_CPU_CAPABILITY=default nox -s matrix``
+shows the verdicts a host without vector kernels would get (docs/tiers.md).
+
 Installs keep the caller's environment (certificates, proxies, uv's cache) less the
 variables that change what the resolver picks (``UV_INDEX_URL``, ``PIP_FIND_LINKS``, ...):
 a cell's packages come from its pins and its matrix ``install`` table alone.
@@ -23,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Passed to a cell's processes: the host's basics, locale, proxies, device selection,
-#: thread counts, OpenBLAS's CPU workarounds, and the suite's own variables.
+#: thread counts and OpenBLAS's CPU workarounds.
 ALLOWED = frozenset({
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "TMP", "TEMP", "TZ",
     "LANG", "LANGUAGE", "LD_LIBRARY_PATH", "SYSTEMROOT",
@@ -33,12 +44,12 @@ ALLOWED = frozenset({
     "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES",
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 })
-ALLOWED_PREFIXES = ("LC_", "COMPAT_", "OPENBLAS_")
+ALLOWED_PREFIXES = ("LC_", "OPENBLAS_")
 #: Known to change a verdict; dropped (and named) unless chosen with COMPAT_PASS_ENV.
 VERDICT_CHANGING = re.compile(
     r"^(TORCH_FORCE_(NO_)?WEIGHTS_ONLY_LOAD|TORCH_.*|TRANSFORMERS_.*|HF_.*|HUGGINGFACE_.*|"
     r"COQUI_.*|TTS_.*|PYTORCH_.*|TOKENIZERS_.*|PYTHON(PATH|HOME|STARTUP|WARNINGS|HASHSEED)|"
-    r"NUMBA_.*|ESPEAK_.*|PHONEMIZER_.*)$")
+    r"NUMBA_.*|ESPEAK_.*|PHONEMIZER_.*|ATEN_.*|COMPAT_.*)$")
 #: Installer variables that change what gets installed; dropped from installs.
 RESOLUTION = re.compile(
     r"^(UV_(INDEX.*|DEFAULT_INDEX|EXTRA_INDEX_URL|FIND_LINKS|PRERELEASE|RESOLUTION|"

@@ -69,6 +69,9 @@ class CellRun:
     make_env: Callable[[str, str, Path], None] | None = None
     #: Run only these tiers (those whose tests changed since the stored result).
     only: tuple[str, ...] = ()
+    #: Where the synth tier writes a golden output (``nox -s golden``): such a run judges
+    #: nothing, and its fingerprint (which holds this path) matches no other run's.
+    write_golden: Path | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -116,8 +119,9 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     py_version = interpreter_version(run.interpreter) if run.interpreter else None
     fp = fingerprint(cell.requirements(), cell.install.as_dict(), py_version or cell.python,
                      platform_tag(), suite_digest(run.engine), cell.unpinned,
-                     inputs={**cellenv.chosen(), **run.engine.inputs()})
-    digests = with_shared(tier_digests(run.engine.tier_dir, run.engine.plan()), run)
+                     inputs={**cellenv.chosen(), **run.engine.inputs(), **golden_writer(run)})
+    digests = with_golden(with_shared(tier_digests(run.engine.tier_dir, run.engine.plan()),
+                                      run), run.engine)
     path = results.result_path(run.results_dir, cell.id)
     stored = results.read_result(path)
     if stored and stored.get("outcome") == INTERRUPTED:
@@ -138,12 +142,24 @@ def _run_cell(run: CellRun) -> dict[str, Any]:
     return _run_cell_fresh(run, fp, digests)
 
 
+def golden_writer(run: CellRun) -> dict[str, str]:
+    return {"COMPAT_WRITE_GOLDEN": str(run.write_golden)} if run.write_golden else {}
+
+
 def with_shared(digests: dict[str, str], run: CellRun) -> dict[str, str]:
     """The tier digests, those of tiers reading what other cells left mixed with what
     they left (compat.artifacts): a new or changed producer reruns the consuming tier."""
     _, shared = artifacts.shared_inputs(run.results_dir, run.engine, run.cell.id)
     return {name: (f"{value}+{shared[name]}" if name in shared else value)
             for name, value in digests.items()}
+
+
+def with_golden(digests: dict[str, str], engine: Engine) -> dict[str, str]:
+    """The tier digests, the golden tier's mixed with the committed golden output's."""
+    tier = engine.golden_tier
+    if tier not in digests:
+        return digests
+    return {**digests, tier: f"{digests[tier]}+golden:{engine.golden_digest()}"}
 
 
 def wanted_changes(run: CellRun, stored: dict[str, Any], digests: dict[str, str]) -> list[str]:
@@ -561,6 +577,7 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
         extra["COMPAT_SHIMS"] = ",".join(shims)
     if run.only:
         extra["COMPAT_TIER_ONLY"] = ",".join(run.only)  # read by the tier plugin
+    extra.update(golden_writer(run))
     # What this cell leaves for others, stamped with this run's fingerprint; what the
     # others left for it (compat.artifacts).
     extra["COMPAT_ARTIFACTS"] = str(artifacts.folder(run.results_dir, cell.id))

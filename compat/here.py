@@ -11,7 +11,6 @@ pytest-benchmark) is put on its PYTHONPATH from a folder outside it.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,9 +70,9 @@ def run_here(python: str | None = None, *, results_dir: Path | None = None,
              force: bool = True, log=print, only: tuple[str, ...] = (),
              shim_rounds: bool = True) -> dict[str, Any]:
     """Run the tiers (``only`` these, if given) in the environment of ``python``."""
-    python = python or sys.executable
-    if only:
-        os.environ["COMPAT_TIER_ONLY"] = ",".join(only)  # read by the tier plugin
+    # Absolute: the cell's processes run in its work folder, where a relative path
+    # (``.venv/bin/python``, as users type it) would name nothing.
+    python = str(Path(python).absolute()) if python else sys.executable
     info = inspect(python)
     cell = current_cell(python, info)
     run = CellRun(cell=cell, engine=get_engine(cell.engine),
@@ -81,11 +80,8 @@ def run_here(python: str | None = None, *, results_dir: Path | None = None,
                   interpreter=python, venv=Path(info["prefix"]), backend="none",
                   progress=Progress(log, cell.id, 1, 1), force=force,
                   installer=nothing_installed, cell_python=Path(python),
-                  extra_path=pytest_overlay(info), shim_rounds=shim_rounds)
-    try:
-        return run_cell(run)
-    finally:
-        os.environ.pop("COMPAT_TIER_ONLY", None)
+                  extra_path=pytest_overlay(info), shim_rounds=shim_rounds, only=only)
+    return run_cell(run)
 
 
 def table(result: dict[str, Any]) -> str:

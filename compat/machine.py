@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -27,6 +28,25 @@ def machine_info() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "gpus": _nvidia_gpus(),
     }
+
+
+def kernel_settings() -> list[str]:
+    """The ``ATEN_CPU_CAPABILITY`` values this CPU can run, and ``host`` (the variable
+    unset: torch's own choice). One machine stands in for others with them: ``default``
+    (no vector kernels), ``avx2``, ``avx512`` where the CPU has it. Elsewhere (ARM): the
+    default and the host's own."""
+    flags = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+                break
+    found = ["default"]
+    if "avx2" in flags:
+        found.append("avx2")
+    if "avx512f" in flags:
+        found.append("avx512")
+    return [*found, "host"]
 
 
 def machine_key(info: dict[str, Any]) -> str:

@@ -322,28 +322,31 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
 
 def make_golden(session: nox.Session, engine_name: str) -> None:
     """Run the engine's reference cell with the golden writer on: the synth tier saves its
-    codes, first-step logits and waveform, keyed to the hashes of its inputs. They go to a
-    temporary folder, moved where every other cell looks for them only once every tier of
-    the reference cell passed; a failed run leaves the committed golden as it was."""
+    codes, first-step logits and waveform, keyed to the hashes of its inputs. Only the
+    golden tier and the tiers it needs run (the others judge nothing the golden holds,
+    and some cannot pass alone: crossload needs other cells' checkpoints). The output goes
+    to a temporary folder, moved where every other cell looks for it only once each of
+    those tiers passed; a failed run leaves the committed golden as it was."""
     engine = get_engine(engine_name)
     assert engine.fixture is not None and engine.golden_dir is not None
     target = engine.golden_dir(engine.fixture.folder())
     staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    os.environ["COMPAT_WRITE_GOLDEN"] = str(staging)
+    tiers = (*engine.needed(engine.golden_tier), engine.golden_tier)
     try:
         run = CellRun(cell=engine.fixture.reference, engine=engine,
                       results_dir=results_dir() / "golden", interpreter=str(session.python),
                       venv=Path(session.virtualenv.location), backend=session.venv_backend,
-                      progress=Progress(session.log, "golden", 1, 1), force=True)
+                      progress=Progress(session.log, "golden", 1, 1), force=True,
+                      write_golden=staging, only=tiers)
         result = run_cell(run)
-        bad = {n: t["status"] for n, t in result["tiers"].items() if t["status"] != "pass"}
+        bad = {n: t["status"] for n, t in result["tiers"].items()
+               if n in ("install", *tiers) and t["status"] != "pass"}
         if bad or not (staging / "golden.json").is_file():
             session.error(f"the reference cell did not pass ({bad or 'no golden written'}); "
                           f"{target} left as it was")
         replace_folder(staging, target)
     finally:
-        del os.environ["COMPAT_WRITE_GOLDEN"]
         shutil.rmtree(staging, ignore_errors=True)
     session.log(f"golden output written to {target}")
 

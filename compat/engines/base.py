@@ -100,6 +100,9 @@ class Engine:
     fixture: FixtureSpec | None = field(default=None, compare=False)
     #: Where the committed golden output for a fixture folder lives.
     golden_dir: Callable[[Path], Path] | None = field(default=None, compare=False)
+    #: The tier that compares with the golden output: its digest holds the golden's files,
+    #: so a regenerated golden reruns it (and only it) in every cell.
+    golden_tier: str = "synth"
     #: What a result depends on besides pins and code: which model the tiers load (the
     #: fixture, or a real one the user points at); enters the fingerprint.
     model_identity: Callable[[], Mapping[str, str]] | None = field(default=None, compare=False)
@@ -143,6 +146,18 @@ class Engine:
 
     def inputs(self) -> dict[str, str]:
         return dict(self.model_identity()) if self.model_identity else {}
+
+    def golden_digest(self) -> str:
+        """Hash of the committed golden output the cells are compared to ("none" if none)."""
+        if self.fixture is None or self.golden_dir is None:
+            return "none"
+        folder = self.golden_dir(self.fixture.folder())
+        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        sha = hashlib.sha256()
+        for path in files:
+            sha.update(path.relative_to(folder).as_posix().encode())
+            sha.update(path.read_bytes())
+        return sha.hexdigest()[:16] if files else "none"
 
     def plan(self) -> list[dict[str, object]]:
         return [{"name": t.name, "needs": list(t.needs)} for t in self.tiers]

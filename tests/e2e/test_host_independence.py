@@ -1,5 +1,7 @@
 """Verdicts that hold on every host, end to end (real environments from the smoke run):
 
+- each engine's fixture is byte-identical under every CPU kernel set torch has here
+  (``ATEN_CPU_CAPABILITY``), and equal to the inputs its committed golden names;
 - the fixture is byte-identical whether espeak-ng is installed, missing, or another one;
 - a cell run with another espeak-ng on PATH still agrees with the committed golden;
 - a weights-only switch exported in the caller's shell does not reach a cell;
@@ -8,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from compat.engines import get_engine
+from compat.machine import kernel_settings
 from conftest import RELEASE_ERA, REPO, TORCH26, load, nox
 from fixtures import store
 from fixtures.manifest import describe
@@ -50,13 +55,43 @@ def fake_espeak(tmp_path) -> Path:
     return folder
 
 
-def _build(python: str, out: Path, path: str) -> dict:
+def _build(python: str, out: Path, path: str, builder: str = "fixtures.build_xtts",
+           kernels: str = "host") -> dict:
     env = {"PATH": path, "HOME": os.environ.get("HOME", "/root"), "PYTHONPATH": str(REPO),
            "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([python, "-m", "fixtures.build_xtts", "--out", str(out)], env=env,
+    if kernels != "host":
+        env["ATEN_CPU_CAPABILITY"] = kernels
+    done = subprocess.run([python, "-m", builder, "--out", str(out)], env=env,
                           capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     return describe(out)
+
+
+@pytest.mark.timeout(2400)
+@pytest.mark.parametrize("engine", ["xtts", "kokoro"])
+def test_fixture_bytes_are_the_same_under_every_cpu_kernel_set(engine, tmp_path):
+    """Failed before issue 25: on another CPU's kernels the XTTS fixture's
+    speakers_xtts.pth differed (avx2, avx512, default), and model.pth and Kokoro's
+    checkpoint and voices too without vector kernels (``default``), so every golden
+    comparison elsewhere was ``unverified``. Each engine's fixture environment builds it
+    under each kernel set torch has here; every build must equal the inputs the committed
+    golden names, byte for byte."""
+    spec = get_engine(engine)
+    assert spec.fixture is not None and spec.golden_dir is not None
+    out = nox("-s", f"fixtures(engine='{engine}')",
+              env={"XTTS_COMPAT_CACHE": str(tmp_path / "cache")}, timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    python = str(REPO / ".nox" / f"fixtures-engine-{engine}" / "bin" / "python")
+    golden = json.loads((spec.golden_dir(spec.fixture.folder()) / "golden.json").read_text())
+    want = golden["inputs"]
+    settings = kernel_settings()
+    assert len(settings) >= 3 or os.uname().machine != "x86_64", settings
+    for kernels in settings:
+        built = _build(python, tmp_path / kernels, f"{Path(python).parent}:/usr/bin:/bin",
+                       spec.fixture.builder, kernels)
+        got = {name: built[name]["sha256"] for name in want if name in built}
+        assert got == want, (f"{engine} fixture under ATEN_CPU_CAPABILITY={kernels}: "
+                             f"{sorted(n for n in want if got.get(n) != want[n])} differ")
 
 
 @pytest.mark.timeout(1500)
@@ -79,10 +114,11 @@ def test_another_espeak_on_path_still_agrees_with_the_committed_golden(
     """A fresh fixture cache built and run with a different espeak-ng first on PATH."""
     results = tmp_path / "results"
     env = {"COMPAT_MATRIX": SMOKE, "COMPAT_RESULTS": str(results),
-           "COMPAT_REPORTS": str(tmp_path / "reports"), "COMPAT_TIER_ONLY": "import,load,synth",
+           "COMPAT_REPORTS": str(tmp_path / "reports"),
            "XTTS_COMPAT_CACHE": str(tmp_path / "cache"),
            "PATH": f"{fake_espeak}{os.pathsep}{os.environ['PATH']}"}
-    out = nox("-s", f"matrix(cell='{RELEASE_ERA}')", env=env, timeout=1200)
+    out = nox("-s", f"matrix(cell='{RELEASE_ERA}')", "--", "--tiers", "import,load,synth",
+              env=env, timeout=1200)
     assert out.returncode == 0, out.stderr[-3000:]
     assert any((tmp_path / "cache").glob("xtts-tiny-*/manifest.json")), "no fresh fixture built"
     synth = load(results, RELEASE_ERA)["tiers"]["synth"]
@@ -98,15 +134,15 @@ def test_a_weights_only_switch_in_the_callers_shell_does_not_reach_the_cell(smok
     """TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 exported: torch 2.6 still refuses model.pth bare.
     Passed on purpose (COMPAT_PASS_ENV) it does reach the cell: the variable is live, so
     the first half could fail."""
-    base = {"COMPAT_MATRIX": SMOKE, "COMPAT_TIER_ONLY": "import,load",
-            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    base = {"COMPAT_MATRIX": SMOKE, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     found = {}
     for name, extra in (("scrubbed", {}),
                         ("chosen", {"COMPAT_PASS_ENV": "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"})):
         results = tmp_path / name
         env = {**base, **extra, "COMPAT_RESULTS": str(results),
                "COMPAT_REPORTS": str(tmp_path / f"{name}-reports")}
-        out = nox("-s", f"matrix(cell='{TORCH26}')", env=env, timeout=1200)
+        out = nox("-s", f"matrix(cell='{TORCH26}')", "--", "--tiers", "import,load", env=env,
+                  timeout=1200)
         assert out.returncode == 0, out.stderr[-3000:]
         found[name] = load(results, TORCH26)
     scrubbed = found["scrubbed"]
@@ -163,9 +199,9 @@ def test_a_load_that_did_not_take_the_checkpoints_weights_fails(smoke_run, tmp_p
     (model / "manifest.json").write_text(json.dumps(manifest))
     results = tmp_path / "results"
     env = {"COMPAT_MATRIX": SMOKE, "COMPAT_RESULTS": str(results),
-           "COMPAT_REPORTS": str(tmp_path / "reports"), "COMPAT_TIER_ONLY": "import,load",
-           "XTTS_MODEL_DIR": str(model)}
-    out = nox("-s", f"matrix(cell='{RELEASE_ERA}')", env=env, timeout=1000)
+           "COMPAT_REPORTS": str(tmp_path / "reports"), "XTTS_MODEL_DIR": str(model)}
+    out = nox("-s", f"matrix(cell='{RELEASE_ERA}')", "--", "--tiers", "import,load", env=env,
+              timeout=1000)
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = load(results, RELEASE_ERA)["tiers"]["load"]
     assert loaded["status"] == "fail"

@@ -136,7 +136,7 @@ def test_checkpoints_load_across_the_smoke_cells(smoke_run, tmp_path):
 def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
     """A deliberate corruption (a changed sampling setting) proves the golden check can fail."""
     python = load(smoke_run[1], RELEASE_ERA)["probe"]["executable"]
-    env = {**os.environ,
+    env = {**os.environ, "COMPAT_PASS_ENV": "COMPAT_XTTS_DECODING",  # passed on purpose
            "COMPAT_XTTS_DECODING": '{"do_sample": true, "temperature": 1.0, "top_p": 1.0}'}
     out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
                           "--results", str(tmp_path), "--tiers", "import,load,synth,stream"],

@@ -5,6 +5,7 @@ noxfile (tests/support/fake_nox/noxfile.py), which runs such cells through a rea
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ FAKE = Engine(
     lines=(Line("fake", "TTS", "fake", "fake"),),
     tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
     tier_dir=REPO / "tests" / "support" / "fake_tiers",
+    # The mode reaches the cell as an engine's prepared variables do (the caller's own
+    # COMPAT_* variables never reach a cell: compat.cellenv).
+    prepare=lambda work_dir: {"COMPAT_FAKE_MODE": os.environ.get("COMPAT_FAKE_MODE", "pass")},
 )
 
 

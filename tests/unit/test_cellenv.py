@@ -17,8 +17,8 @@ SHELL = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "LC_ALL": "C",
 def test_only_the_allowlist_reaches_a_cell():
     found = cellenv.cell_environment(SHELL)
     assert set(found.env) == {"PATH", "HOME", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES",
-                              "COMPAT_MATRIX", "OPENBLAS_CORETYPE"}
-    assert found.dropped == ("COQUI_TOS_AGREED", "HF_HOME", "PYTHONPATH",
+                              "OPENBLAS_CORETYPE"}
+    assert found.dropped == ("COMPAT_MATRIX", "COQUI_TOS_AGREED", "HF_HOME", "PYTHONPATH",
                              "PYTORCH_CUDA_ALLOC_CONF", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
                              "TRANSFORMERS_VERBOSITY")
     record = found.record()
@@ -48,3 +48,19 @@ def test_installs_keep_certificates_and_cache_but_not_resolution_settings():
     assert env["SSL_CERT_FILE"] == "/ca" and env["UV_CACHE_DIR"] == "/c"
     kept, _ = cellenv.install_environment({**SHELL, "COMPAT_PASS_ENV": "UV_INDEX_URL"})
     assert kept["UV_INDEX_URL"] == "http://mirror"
+
+
+def test_the_callers_compat_variables_never_reach_a_cell_unless_chosen():
+    """Failed before issue 25: every COMPAT_* variable passed by prefix, so
+    COMPAT_WRITE_GOLDEN in a shell made the golden test write instead of compare (and pass),
+    with a fingerprint that let that result stand as a verdict."""
+    shell = {**SHELL, "COMPAT_WRITE_GOLDEN": "/tmp/g", "COMPAT_XTTS_DECODING": "{}",
+             "COMPAT_ALLOW_NETWORK": "1", "COMPAT_TIER_ONLY": "import",
+             "ATEN_CPU_CAPABILITY": "default"}
+    found = cellenv.cell_environment(shell)
+    assert not any(name.startswith(("COMPAT_", "ATEN_")) for name in found.env)
+    assert {"COMPAT_WRITE_GOLDEN", "COMPAT_XTTS_DECODING", "COMPAT_ALLOW_NETWORK",
+            "COMPAT_TIER_ONLY", "ATEN_CPU_CAPABILITY"} <= set(found.dropped)
+    chosen = cellenv.cell_environment({**shell, "COMPAT_PASS_ENV": "ATEN_CPU_CAPABILITY"})
+    assert chosen.env["ATEN_CPU_CAPABILITY"] == "default"
+    assert chosen.chosen == {"ATEN_CPU_CAPABILITY": "default"}  # enters the fingerprint

@@ -5,6 +5,7 @@ tests segfault, sleep or allocate; the install step is faked, the rest is the ha
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -59,8 +60,8 @@ def test_failure_is_recorded_and_later_tier_not_run(tmp_path, monkeypatch):
 
 
 def test_selected_tiers_run_alone_and_the_rest_say_why(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPAT_TIER_ONLY", "third")  # as the gate's confirming run
-    result = run_cell(make_run(tmp_path, "fail", monkeypatch))
+    run = replace(make_run(tmp_path, "fail", monkeypatch), only=("third",))  # a confirming run
+    result = run_cell(run)
     assert statuses(result) == {"install": "pass", "first": "not-run", "second": "not-run",
                                 "third": "pass"}  # the failing second tier is not a need now
     assert result["tiers"]["second"]["reason"] == "not selected (only third)"

@@ -133,3 +133,40 @@ def test_a_run_of_some_tiers_is_current_for_those_and_completed_by_a_later_run(t
     assert "only" not in whole and whole["tiers"]["third"]["status"] == "pass"
     run(tmp_path, engine, lines)
     assert "up to date" in lines[-1]
+
+
+def test_a_regenerated_golden_reruns_the_tier_that_compares_with_it(tmp_path):
+    """Failed before issue 25: the golden files entered no digest, so a cell judged
+    against the old golden stayed current after `nox -s golden` wrote a new one."""
+    from compat.engines import FixtureSpec
+
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    (golden / "golden.json").write_text('{"codes": [1]}')
+    spec = FixtureSpec(reference=None, builder="x", folder=lambda *a: tmp_path / "fixture",
+                       verify=lambda folder: {})
+    engine = replace(engine_with_tiers(tmp_path, {"first": "1", "second": "1", "third": "1"}),
+                     fixture=spec, golden_dir=lambda fixture: golden, golden_tier="second")
+    lines: list[str] = []
+    run(tmp_path, engine, lines)
+    (golden / "golden.json").write_text('{"codes": [2]}')
+    again = run(tmp_path, engine, lines)
+    assert again["rerun"]["tiers"] == ["second"]  # the tiers after it read no golden
+    assert again["rerun"]["kept"] == ["first", "third"]
+
+
+def test_a_run_that_writes_a_golden_is_never_current_for_a_verdict(tmp_path):
+    """Failed before issue 25: a golden-writing run (its synth test writes instead of
+    comparing, and passes) had the fingerprint of an ordinary run, so the next ordinary
+    run reused it as a verdict."""
+    engine = engine_with_tiers(tmp_path, {"first": "1", "second": "1", "third": "1"})
+    cell = Cell(id="fake-rerun", python="3.11", tts="TTS==0.22.0", torch="2.1.2",
+                transformers="4.35.2", engine="fake")
+    lines: list[str] = []
+    base = CellRun(cell=cell, engine=engine, results_dir=tmp_path / "results",
+                   interpreter=sys.executable, venv=Path(sys.prefix), backend="uv",
+                   progress=Progress(lines.append, cell.id, 1, 1), installer=fake_install)
+    writing = run_cell(replace(base, write_golden=tmp_path / "staging"))
+    ordinary = run_cell(base)
+    assert ordinary["fingerprint"] != writing["fingerprint"]
+    assert ordinary["started_at"] != writing["started_at"]  # ran again, not reused
