@@ -124,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, help="results folder (default results/)")
     parser.add_argument("--tiers", default="",
                         help="run only these tiers, comma-separated (give the ones they need)")
+    parser.add_argument("--no-shim-rounds", action="store_true",
+                        help="judge the environment as it is: no rerun with shims")
     args = parser.parse_args(argv)
     only = tuple(t for t in args.tiers.split(",") if t)
-    result = run_here(args.python, results_dir=args.results, only=only)
+    result = run_here(args.python, results_dir=args.results, only=only,
+                      shim_rounds=not args.no_shim_rounds)
     if args.table:
         print(table(result))
     return 0

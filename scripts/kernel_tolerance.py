@@ -8,13 +8,15 @@ this runs the reference environment's import, load and synth tiers once per sett
 (``python -m compat here``, the variable passed on purpose with ``COMPAT_PASS_ENV``) and
 prints, per setting, the distance from the golden and the tolerance the tier applies::
 
-    python scripts/kernel_tolerance.py --engine xtts --python .nox/fixtures-engine-xtts/bin/python
+    python scripts/kernel_tolerance.py --engine xtts \
+        --python .nox/fixtures-engine-xtts/bin/python
     python scripts/kernel_tolerance.py --engine xtts --python ENV/bin/python \\
         --shims beam_search,weights_only,generation_mixin,stream_sampler,torchaudio_io
 
-``--shims`` runs the bare round with exactly those shims (the transformers 4.52 "popular
-fix" is generation_mixin without dropped_prefix): its verdict must be ``diverged`` under
-every setting. The table goes to stdout; ``--json FILE`` keeps the figures.
+``--shims`` runs one round with exactly those shims and no further shim rounds (the
+transformers 4.52 "popular fix" is generation_mixin without dropped_prefix): its verdict
+must be ``diverged`` under every setting. The table goes to stdout; ``--json FILE``
+keeps the figures.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from compat.machine import kernel_settings  # noqa: E402
 
 #: The synth tier's golden properties worth a column: (property, column title).
 COLUMNS = {
-    "xtts": (("golden_codes_equal", "codes equal"),
+    "xtts": (("first_call_tokens", "first call's tokens"),
+             ("golden_codes_equal", "codes equal"),
              ("golden_first_logits_max_abs_diff", "first-step logits, max abs"),
              ("golden_waveform_rel_error", "waveform, relative"),
              ("golden_waveform_max_abs_diff", "waveform, max abs")),
@@ -53,8 +56,11 @@ def run(engine: str, python: str, setting: str, shims: str, results: Path) -> di
         env["COMPAT_SHIMS"] = shims  # the bare round's shims (later rounds set their own)
         passed.append("COMPAT_SHIMS")
     env["COMPAT_PASS_ENV"] = ",".join(passed)
-    out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
-                          "--tiers", "import,load,synth", "--results", str(results)],
+    command = [sys.executable, "-m", "compat", "here", "--python", python,
+               "--tiers", "import,load,synth", "--results", str(results)]
+    if shims:
+        command.append("--no-shim-rounds")  # the verdict of exactly these shims
+    out = subprocess.run(command,
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"{setting}: compat here failed:\n{out.stderr[-3000:]}")

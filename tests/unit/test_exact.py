@@ -56,5 +56,5 @@ def test_computed_values_round_when_far_from_a_boundary():
                                    2 ** -15 + 2 ** -25])
 def test_a_value_at_a_rounding_boundary_is_refused(value):
     """Corrupted input: a value another host's float64 kernels could round either way."""
-    with pytest.raises(exact.NotExact, match="mel_scale.fb: value .* within 1e-09"):
+    with pytest.raises(exact.NotExact, match=r"mel_scale\.fb: value .* within 1e-09"):
         exact.round_fp16(np.array([0.25, value]), "mel_scale.fb")

@@ -5,8 +5,8 @@ tests segfault, sleep or allocate; the install step is faked, the rest is the ha
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
