@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
-from typing import Any
 
-from compat import cellenv, engines, paths, results
+from compat import engines, paths, results
+from compat.fingerprint import current_fingerprint
 from compat.matrix import Cell, MatrixError, load_matrix
 
 MATRIX_ENV = "matrix-cell-"
@@ -32,11 +33,16 @@ def slug(cell_id: str) -> str:
 
 
 def known_cells() -> dict[str, list[Cell]]:
-    """Every cell any matrix file names (default or not: smoke, explore, witness, ...);
-    one id in two files (the smoke cells) has both definitions."""
+    """Every cell any matrix file names (default or not: smoke, explore, witness, ...),
+    and those of the matrix the user selected (``COMPAT_MATRIX``, wherever it lies: its
+    results and environments are the ones the user is working with); one id in two files
+    (the smoke cells) has both definitions."""
     found: dict[str, list[Cell]] = {}
     known = {n: e.distributions for n, e in engines.all_engines().items()}
-    for path in sorted(paths.MATRICES.glob("*.toml")):
+    files = {p.resolve() for p in paths.MATRICES.glob("*.toml")}
+    if os.environ.get("COMPAT_MATRIX"):
+        files.update(paths.matrix_paths())
+    for path in sorted(files):
         try:
             cells = load_matrix(path, known).cells
         except MatrixError:
@@ -59,18 +65,6 @@ def size(path: Path) -> int:
         if item.is_file() and not item.is_symlink() and info.st_nlink == 1:
             total += info.st_size
     return total
-
-
-def current_fingerprint(cell: Cell, stored: dict[str, Any]) -> str:
-    """What a run of ``cell`` would be fingerprinted as now, on the stored run's Python."""
-    from compat.cellrun import platform_tag, suite_digest
-    from compat.fingerprint import fingerprint
-
-    engine = engines.get_engine(cell.engine)
-    version = (stored.get("python") or {}).get("version") or cell.python
-    return fingerprint(cell.requirements(), cell.install.as_dict(), version, platform_tag(),
-                       suite_digest(engine), cell.unpinned,
-                       inputs={**cellenv.chosen(), **engine.inputs()})
 
 
 def plan(envdir: Path, results_dir: Path) -> list[tuple[Path, str]]:

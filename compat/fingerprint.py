@@ -128,3 +128,50 @@ def changed_tiers(stored: dict[str, str] | None, current: dict[str, str]) -> lis
     if not stored:
         return list(current)
     return [name for name, digest in current.items() if stored.get(name) != digest]
+
+
+# -- is a stored result still what a run would give? ------------------------------------------
+
+def current_fingerprint(cell: Any, stored: dict[str, Any]) -> str:
+    """What a run of ``cell`` would be fingerprinted as now, on the stored run's Python and
+    platform, with the variables it was given on purpose (a result from another machine
+    is judged as that machine would run it; the code and the model are this checkout's)."""
+    from compat import cellenv, engines
+    from compat.cellrun import platform_tag, suite_digest
+
+    engine = engines.get_engine(cell.engine)
+    python = stored.get("python") or {}
+    chosen = (stored.get("environment") or {}).get("chosen")
+    return fingerprint(cell.requirements(), cell.install.as_dict(),
+                       python.get("version") or cell.python,
+                       python.get("platform") or platform_tag(), suite_digest(engine),
+                       cell.unpinned,
+                       inputs={**(cellenv.chosen() if chosen is None else chosen),
+                               **engine.inputs()})
+
+
+def staleness(cell: Any, stored: dict[str, Any]) -> str | None:
+    """Why a stored result no longer stands for ``cell`` (None when it does): a result of
+    another stack under the cell's id (``mismatched``), or one the current pins, code,
+    model or golden output would not give (``stale``). The report and the gate show such
+    a result as not checked, never as a verdict."""
+    from compat import engines
+    from compat.cellrun import with_golden
+
+    had = sorted((stored.get("cell") or {}).get("requirements") or [])
+    if had and had != sorted(cell.requirements()):
+        return (f"mismatched: the stored result is of {', '.join(had)}, not of this cell's "
+                f"pins ({', '.join(sorted(cell.requirements()))}); rerun the cell")
+    if stored.get("fingerprint") != current_fingerprint(cell, stored):
+        return ("stale: the pins, the suite's code or the model changed since it ran "
+                f"({stored.get('finished_at') or stored.get('started_at')}); rerun the cell")
+    engine = engines.get_engine(cell.engine)
+    now = with_golden(tier_digests(engine.tier_dir, engine.plan()), engine)
+    had_digests = stored.get("tier_digests") or {}
+    pair_tiers = {t.name for t in engine.tiers if t.of_pairs}
+    ran = [n for n in now if n in (stored.get("tiers") or {}) and n not in pair_tiers]
+    changed = [n for n in ran if had_digests.get(n) != now[n]]
+    if changed:
+        return (f"stale: the tests or the golden output of {', '.join(changed)} changed since "
+                "it ran; rerun the cell (only those tiers run again)")
+    return None

@@ -148,7 +148,7 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
 
 def is_current(cell: Any, stored: dict[str, Any]) -> bool:
     """Whether a stored result is what running ``cell`` now would be fingerprinted as."""
-    from compat.clean import current_fingerprint
+    from compat.fingerprint import current_fingerprint
 
     return stored.get("fingerprint") == current_fingerprint(cell, stored)
 

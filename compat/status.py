@@ -29,6 +29,10 @@ FAILED = (FAIL, ERROR, DIVERGED)
 RAISED = (FAIL, ERROR)
 #: Not a verdict: the harness was stopped while the cell ran; the next run reruns it.
 INTERRUPTED = "interrupted"
+#: Not a verdict: the stored result no longer stands for its cell (its pins, the suite's
+#: code, the model or the golden changed since it ran, or it is another stack's result
+#: under the cell's id). The report shows it, the gate cannot judge it.
+STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,14 @@ DISPLAYS = (
     Word("fail", "❌ fail", "fail", "#e53935", "fail"),
     Word("install-failed", "📦 install failed", "install", "#6d4c41", "install-failed"),
 )
-#: Cell verdicts, best first. ``incomplete``: some tiers did not run, none failed.
+#: Cell verdicts, best first. ``incomplete``: some tiers did not run or skipped, none
+#: failed (a skip is not a pass: a real model without dvae.pth skips fine-tuning).
+#: ``repaired``: every tier passed, bare or with shims, in an environment the harness
+#: repaired (a packaging failure: the pins alone do not install a working stack).
 VERDICT_WORDS = (
     Word("pass", "✅ pass", "pass", "#2e7d32", "pass"),
     Word("pass-with-shims", "🩹 pass with shims", "shims", "#9ccc65", "shimmed"),
+    Word("repaired", "🔧 pass after a packaging repair", "repaired", "#c5e1a5", "repaired"),
     Word("skip", "⏭️ skipped", "skip", "#b0bec5", "skip"),
     Word("incomplete", "· incomplete", "partial", "#eceff1", "not-run"),
     Word("unverified", "❔ unverified", "unverified", "#fff176", "unverified"),
@@ -70,9 +78,13 @@ VERDICT_WORDS = (
 #: Shown, never ranked: the run did not finish.
 INTERRUPTED_WORD = Word(INTERRUPTED, "⏸️ interrupted (no verdict: the run was stopped; rerun)",
                         "stopped", "#ffffff", "not-run")
+STALE_WORD = Word(STALE, "🕰️ stale (not checked: the result no longer stands for the cell; "
+                  "rerun)", "stale", "#ffffff", "not-run")
+#: Shown, never ranked, never judged.
+UNJUDGED = (INTERRUPTED, STALE)
 
 DISPLAY = tuple(w.name for w in DISPLAYS)
 VERDICTS = tuple(w.name for w in VERDICT_WORDS)
 MARK = {w.name: w.mark for w in DISPLAYS}
-VERDICT_MARK = {w.name: w.mark for w in (*VERDICT_WORDS, INTERRUPTED_WORD)}
-VERDICT_CLASS = {w.name: w.css for w in (*VERDICT_WORDS, INTERRUPTED_WORD)}
+VERDICT_MARK = {w.name: w.mark for w in (*VERDICT_WORDS, INTERRUPTED_WORD, STALE_WORD)}
+VERDICT_CLASS = {w.name: w.css for w in (*VERDICT_WORDS, INTERRUPTED_WORD, STALE_WORD)}

@@ -27,8 +27,20 @@ def read_baseline(path: Path) -> dict[str, Any]:
                         "`nox -s gate -- --update-baseline`") from None
     except (OSError, ValueError) as exc:
         raise GateError(f"unreadable baseline {path}: {exc}") from None
-    if data.get("schema") != BASELINE_SCHEMA:
-        raise GateError(f"{path} is not a baseline (schema {data.get('schema')!r})")
+    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise GateError(f"{path} is not a baseline (schema {found!r})")
+    cells = data.get("cells")
+    if not isinstance(cells, dict) or not cells:
+        raise GateError(f"{path}: malformed baseline: 'cells' must be a non-empty object "
+                        "{cell id: expectation}; rewrite it with `nox -s gate -- "
+                        "--update-baseline`")
+    for cell, expected in cells.items():
+        tiers = expected.get("tiers") if isinstance(expected, dict) else None
+        if not isinstance(tiers, dict) or not tiers or not all(
+                isinstance(t, dict) and isinstance(t.get("expect"), str) for t in tiers.values()):
+            raise GateError(f"{path}: malformed baseline: cell {cell!r} needs 'tiers' "
+                            "{tier: {\"expect\": status}} with at least one tier")
     return data
 
 

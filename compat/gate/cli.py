@@ -28,12 +28,18 @@ from compat.gate.running import run_cells
 from compat.matrix import Cell, MatrixError, load_matrices
 from compat.paths import REPO
 from compat.report.collect import collect
-from compat.report.model import INTERRUPTED, build
+from compat.report.model import INTERRUPTED, STALE, build
 from compat.supervise import run_stopping_child
 
 
-def _entries(results_dir: Path) -> dict[str, dict[str, Any]]:
-    report = build(collect([results_dir]))
+def _entries(results_dir: Path, cells: list[Cell] | None = None) -> dict[str, dict[str, Any]]:
+    """The report's entries of a results folder, by cell id. With ``cells`` (the gate's
+    matrix), a result that no longer stands for its cell is ``stale``."""
+    found = collect([results_dir])
+    for problem in found.problems:
+        print(f"gate: unreadable result {problem['path']}: {problem['problem']}",
+              file=sys.stderr)
+    report = build(found, cells=None if cells is None else {c.id: [c] for c in cells})
     return {e["cell"]: e for e in report["entries"]}
 
 
@@ -50,7 +56,7 @@ def confirmed_slowdowns(old: Cell, new: Cell, before: dict[str, Any], after: dic
           " tiers of both cells again to confirm", flush=True)
     confirm = results_dir / "confirm"
     run_cells([new, old], confirm, force=True, label="confirm", tiers=CONFIRM_TIERS)
-    again = _entries(confirm)
+    again = _entries(confirm, [])
     if old.id not in again or new.id not in again:
         raise GateError(f"the confirming run left no result in {confirm}")
     first = [f"{r['figure']} on {r['device']} {r['ratio']:.2f}x" for r in ratios
@@ -143,11 +149,15 @@ def _baseline_gate(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", *sessions]
         if run_stopping_child(cmd, env=env, cwd=REPO):
             raise GateError("the matrix run failed (see nox's output above)")
-    entries = _entries(results_dir)
+    entries = _entries(results_dir, cells)
     missing = [c.id for c in cells if c.id not in entries]
     if args.update_baseline:
         if missing:
             raise GateError(f"no result for {missing} in {results_dir}: run them first")
+        stale = [c.id for c in cells if entries[c.id]["verdict"] == STALE]
+        if stale:
+            raise GateError(f"{', '.join(stale)}: the stored result no longer stands for the "
+                            "cell (stale); rerun it before recording it in the baseline")
         diff = update_baseline(args.baseline, [entries[c.id] for c in cells],
                                _matrix_name(args), keep_others=bool(args.cell))
         print(diff or f"{args.baseline}: unchanged")
@@ -162,8 +172,14 @@ def _baseline_gate(args: argparse.Namespace) -> int:
             changes.append(Change(cell.id, "-", "result", INTERRUPTED,
                                   "the run was stopped before this cell finished: no verdict to "
                                   "compare; rerun it (nox -s matrix resumes there)", False))
+        elif entries[cell.id]["verdict"] == STALE:
+            changes.append(Change(cell.id, "-", "result", STALE, entries[cell.id]["stale"],
+                                  False, undecided=True))
         elif expected is None:
-            notes.append(f"note: {cell.id} is not in the baseline (add it with --update-baseline)")
+            changes.append(Change(cell.id, "-", "no expectation", entries[cell.id]["verdict"],
+                                  "the cell is not in the baseline: cannot judge it; add it "
+                                  "with `nox -s gate -- --update-baseline`", False,
+                                  undecided=True))
         else:
             changes += compare(cell.id, expected, entries[cell.id])
     text, md = render(changes, [], notes)
@@ -224,7 +240,7 @@ def _bump_gate(args: argparse.Namespace) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     run_cells([old, new], results_dir, force=not args.no_force, label="bump",
               tiers=tuple(t for t in args.tiers.split(",") if t))
-    entries = _entries(results_dir)
+    entries = _entries(results_dir, [])  # both cells just ran, or were reused as current
     if old.id not in entries or new.id not in entries:
         raise GateError(f"no result for {old.id if old.id not in entries else new.id}")
     before, after = entries[old.id], entries[new.id]
@@ -237,7 +253,9 @@ def _bump_gate(args: argparse.Namespace) -> int:
     changes = compare(new.id, expectation(before), after)
     ratios, slow, notes = confirmed_slowdowns(old, new, before["bench"], after["bench"],
                                               results_dir, args.threshold)
-    notes += [busy_note(e) for e in (before, after) if e.get("busy")]
+    # A busy machine's figures are no figures: not a regression, not a pass either.
+    slow += [Change(e["cell"], "bench", "-", "busy", busy_note(e), False, undecided=True)
+             for e in (before, after) if e.get("busy")]
     base = read_baseline(args.baseline)["cells"].get(old.id) if args.baseline.exists() else None
     if base:
         drift = compare(old.id, base, before)
@@ -247,5 +265,6 @@ def _bump_gate(args: argparse.Namespace) -> int:
     notes.append(f"full report of both cells: {results_dir / 'report' / 'compat-report.md'}")
     notes += culprit_lines(args, old, new, changes, results_dir)
     text, md = render(changes + slow, ratios, notes)
-    return publish(text, md, sum(c.regression for c in changes + slow), _undecided(changes))
+    return publish(text, md, sum(c.regression for c in changes + slow),
+                   _undecided(changes + slow))
 

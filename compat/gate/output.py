@@ -16,8 +16,8 @@ def render(changes: list[Change], ratios: list[dict[str, Any]], notes: list[str]
            ) -> tuple[str, str]:
     """The changes only: a plain table for the terminal and the same in Markdown."""
     head = ("cell", "tier", "was", "now", "regression", "detail")
-    rows = [(c.cell, c.tier, c.was, c.now, "REGRESSION" if c.regression else "ok", c.detail)
-            for c in changes]
+    rows = [(c.cell, c.tier, c.was, c.now, "REGRESSION" if c.regression else
+             "CANNOT JUDGE" if c.undecided else "ok", c.detail) for c in changes]
     width = [max([len(head[i])] + [len(r[i]) for r in rows]) for i in range(5)]
     text = [" ".join(h.ljust(w) for h, w in zip(head, width)) + " detail"]
     text += [" ".join(v.ljust(w) for v, w in zip(r, width)) + " " + r[5] for r in rows]
@@ -43,8 +43,9 @@ def render(changes: list[Change], ratios: list[dict[str, Any]], notes: list[str]
 
 
 def _undecided(changes: list[Change]) -> int:
-    """Tiers the host could not judge (a missing host prerequisite)."""
-    return sum(c.now == "host-missing" for c in changes)
+    """What the gate could not judge: a missing host prerequisite, and anything not
+    checked (no expectation, no current result, a tier not run)."""
+    return sum(c.now == "host-missing" or c.undecided for c in changes)
 
 
 def publish(text: str, md: str, regressions: int, undecided: int = 0) -> int:
@@ -59,8 +60,8 @@ def publish(text: str, md: str, regressions: int, undecided: int = 0) -> int:
         print(f"gate: {regressions} regression(s)")
         return REGRESSION
     if undecided:
-        print(f"gate: cannot judge {undecided} tier(s): this host lacks a prerequisite "
-              "(see host-missing above); install it and run the gate again")
+        print(f"gate: cannot judge {undecided} item(s) (CANNOT JUDGE and host-missing "
+              "above): what was not checked is not a pass")
         return CANNOT_RUN
     print("gate: no regression")
     return OK

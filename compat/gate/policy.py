@@ -44,6 +44,9 @@ class Change:
     now: str
     detail: str
     regression: bool
+    #: Not checked: nothing to compare it with, or nothing current to compare. The gate
+    #: cannot judge it and says so (exit 2), never green.
+    undecided: bool = False
 
 
 # -- expectations ---------------------------------------------------------------------------
@@ -102,7 +105,18 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
         if tier in PAIR_TIERS:
             continue  # judged pair by pair (_pair_changes): its status follows the producers
         was_t, now_t = expected["tiers"].get(tier), now["tiers"].get(tier)
-        if was_t is None or now_t is None:
+        if was_t is None and now_t is None:
+            continue  # a tier this cell does not run
+        if was_t is None:
+            changes.append(Change(cell, tier, "no expectation", now_t["expect"],
+                                  "the baseline has no expectation for this tier: cannot "
+                                  "judge it; add it with `nox -s gate -- --update-baseline`",
+                                  False, undecided=True))
+            continue
+        if now_t is None:
+            changes.append(Change(cell, tier, was_t["expect"], "no result",
+                                  "the result has no such tier: it was not checked", False,
+                                  undecided=True))
             continue
         was, got = was_t["expect"], now_t["expect"]
         found = failures.get(tier) or failures.get("install")
@@ -141,7 +155,18 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
         else:
             changes.append(Change(cell, tier, was, got, why or f"now {got}",
                                   got not in ("pass", "shimmed") or was in EXPECTED_FAILURES))
+    if not changes and expected.get("verdict") and expected["verdict"] != now["verdict"]:
+        changes.append(Change(cell, "verdict", expected["verdict"], now["verdict"],
+                              f"the cell's verdict changed: {expected['verdict']} -> "
+                              f"{now['verdict']}", _worse(expected["verdict"], now["verdict"])))
     return changes
+
+
+def _worse(was: str, now: str) -> bool:
+    from compat.status import VERDICTS
+
+    return (now not in VERDICTS or was not in VERDICTS
+            or VERDICTS.index(now) > VERDICTS.index(was))
 
 
 def _pair_changes(cell: str, was: dict[str, str], now: dict[str, str]) -> list[Change]:

@@ -50,6 +50,8 @@ def _verdict_words(item: dict[str, Any]) -> str:
     if item.get("repair"):
         return (f"{VERDICT[item['verdict']]} (repaired: {', '.join(item['repair']['fixes'])}; "
                 f"bare: {', '.join(item['repair']['diagnoses'])})")
+    if item.get("stale"):
+        return f"{VERDICT[item['verdict']]}: {item['stale']}"
     return VERDICT[item["verdict"]]
 
 
@@ -133,7 +135,9 @@ def pins(recommended: list[dict[str, Any]], level: str = "##") -> list[str]:
     for pick in recommended:
         out.append(f"{level}# {LINES[pick['line']]} on {pick['device']}")
         for kind, title in (("bare", "Newest that passes every tier bare"),
-                            ("shimmed", "Newest that passes with shims")):
+                            ("shimmed", "Newest that passes with shims"),
+                            ("repaired", "Newest that passes once its packaging is "
+                                         "repaired (the lines below include the repair)")):
             chosen = pick.get(kind)
             if not chosen:
                 out += ["", f"{title}: none in these results."]

@@ -16,7 +16,7 @@ from compat.engines import Engine
 from compat.machine import machine_key
 from compat.report import pairs
 from compat.report.collect import Collection
-from compat.status import DISPLAY, FAILED, INTERRUPTED, VERDICTS
+from compat.status import DISPLAY, FAILED, INTERRUPTED, STALE, UNJUDGED, VERDICTS
 
 SCHEMA = "xtts-compat/report/1"
 #: Every engine's tiers, in run order (each engine's result has its own subset).
@@ -76,6 +76,9 @@ def display_status(tier: dict[str, Any], install_failed: bool) -> str:
     first = tier.get("repaired") or tier.get("bare") or {}
     if status == "pass" and first.get("status", "pass") != "pass":
         return "shimmed"
+    if status in ("skip", "not-run") and first.get("status") in FAILED:
+        return "fail" if first["status"] == "error" else first["status"]  # a later round
+        # that skipped it showed nothing better: the bare failure stands
     return status if status in DISPLAY else "fail"
 
 
@@ -240,8 +243,8 @@ def verdict(tiers: dict[str, dict[str, Any]], outcome: str) -> str:
     for worst in ("fail", "diverged", "host-missing", "unverified"):
         if worst in shown:
             return worst
-    if "not-run" in shown:
-        return "incomplete"  # tiers left out (not selected, or the cell was cut short)
+    if "not-run" in shown or ("skip" in shown and ("pass" in shown or "shimmed" in shown)):
+        return "incomplete"  # tiers left out or skipped: what was not checked is not a pass
     if "shimmed" in shown:
         return "pass-with-shims"
     return "pass" if "pass" in shown else "skip"
@@ -289,6 +292,8 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
     judged = {n: t for n, t in tiers.items() if n not in of_pairs and (
         not found["scope"] or n in found["scope"] or n == "install")}
     found["verdict"] = verdict(judged, data.get("outcome") or "completed")
+    if fixed and found["verdict"] in ("pass", "pass-with-shims"):
+        found["verdict"] = "repaired"  # the pins alone do not give a working stack
     return found
 
 
@@ -337,7 +342,8 @@ def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             here = [e for e in entries if e["line"] == line and device in e["devices"]
                     and not e.get("scope")]  # judged on some tiers: not a recommendation
             pick: dict[str, Any] = {"line": line, "device": device}
-            for kind, ok in (("bare", ("pass",)), ("shimmed", ("pass-with-shims",))):
+            for kind, ok in (("bare", ("pass",)), ("shimmed", ("pass-with-shims",)),
+                             ("repaired", ("repaired",))):
                 good = [e for e in here if e["verdict"] in ok]
                 if good:
                     best = max(good, key=_newness)
@@ -350,14 +356,24 @@ def recommended_pins(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def build(collection: Collection, generated_at: str | None = None) -> dict[str, Any]:
+def build(collection: Collection, generated_at: str | None = None,
+          cells: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """The report of every collected result; one that cannot be read into it is listed
-    under ``problems`` with its path, and the rest are still reported."""
+    under ``problems`` with its path, and the rest are still reported. A result of a matrix
+    cell (``cells``: {id: [Cell]}, default every matrix file's) that no longer stands for
+    it is shown ``stale``, with why, never as a verdict."""
     entries, problems, crossed = [], list(collection.problems), []
+    cells = _known_cells() if cells is None else cells
     for loaded in collection.results:
         try:
-            entries.append(entry(loaded.data, str(loaded.path)))
-            crossed += pairs.of_result(loaded.data, diagnose)
+            found = entry(loaded.data, str(loaded.path))
+            why = (None if found["verdict"] == INTERRUPTED
+                   else _staleness(cells.get(found["cell"], []), loaded.data))
+            if why:
+                found["verdict"], found["stale"] = STALE, why
+            entries.append(found)
+            if not why:
+                crossed += pairs.of_result(loaded.data, diagnose)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             problems.append({"path": str(loaded.path),
                              "problem": f"could not be reported: {type(exc).__name__}: {exc}"})
@@ -374,8 +390,25 @@ def build(collection: Collection, generated_at: str | None = None) -> dict[str, 
         "problems": problems,
         "superseded": collection.superseded,
         "summary": {v: sum(e["verdict"] == v for e in entries)
-                    for v in (*VERDICTS, INTERRUPTED)},
+                    for v in (*VERDICTS, *UNJUDGED)},
     }
+
+
+def _known_cells() -> dict[str, list[Any]]:
+    from compat.clean import known_cells
+
+    return known_cells()
+
+
+def _staleness(cells: list[Any], data: dict[str, Any]) -> str | None:
+    """Why a result stands for none of the matrix cells of its id (None when one, or when
+    its id is no matrix cell's: a ``here`` run, a bump gate's cell, a fake)."""
+    from compat.fingerprint import staleness
+
+    if not cells:
+        return None
+    reasons = [staleness(cell, data) for cell in cells]
+    return None if None in reasons else reasons[0]
 
 
 def boundaries(found: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ from the smoke cells in the e2e tests)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,42 @@ def fake_result(cell_id: str, *, tts: str = "TTS==0.22.0", torch: str = "2.1.2",
     }
 
 
-def write(folder: Path, result: dict[str, Any], name: str | None = None) -> Path:
+@functools.lru_cache(maxsize=1)
+def _known() -> dict[str, list[Any]]:
+    from compat.clean import known_cells
+
+    return known_cells()
+
+
+def made_current(result: dict[str, Any], cell: Any = None) -> dict[str, Any]:
+    """A fake made as a run of its cell (``cell``, else the repository's matrix cell of
+    its id) now would be: requirements, fingerprint and tier digests (the report and the
+    gate call any other one stale)."""
+    from compat.cellrun import with_golden
+    from compat.engines import get_engine
+    from compat.fingerprint import current_fingerprint, tier_digests
+
+    if cell is None:
+        cells = _known().get(result["cell"]["id"])
+        if not cells:
+            return result
+        cell = cells[0]
+    engine = get_engine(cell.engine)
+    result["cell"] = {**result["cell"], "requirements": cell.requirements()}
+    result.setdefault("python", {})["platform"] = None
+    result["fingerprint"] = current_fingerprint(cell, result)
+    result["tier_digests"] = with_golden(tier_digests(engine.tier_dir, engine.plan()), engine)
+    return result
+
+
+def write(folder: Path, result: dict[str, Any], name: str | None = None,
+          current: Any = False) -> Path:
+    """Write a fake result. ``current`` (True, or the Cell it stands for): made current,
+    as the report and the gate need a result of a matrix cell to be; else such a fake is
+    stale to them."""
+    if current:
+        result = made_current(json.loads(json.dumps(result)),
+                              None if current is True else current)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name or result['cell']['id']}.json"
     path.write_text(json.dumps(result))

@@ -106,11 +106,12 @@ def test_a_pair_that_could_not_run_bare_says_so():
 
 def test_the_grid_is_in_every_format_and_pairs_leave_the_cell_verdict_alone(tmp_path):
     results = tmp_path / "results"
-    write(results, consumer(NEW, {OLD: {"outcome": "pass", "properties": {"pair": "agrees"}}}))
+    write(results, consumer(NEW, {OLD: {"outcome": "pass", "properties": {"pair": "agrees"}}}),
+          current=True)
     refusing = consumer(OLD, {NEW: {"outcome": "fail", "exc_type": "KeyError",
                                     "message": "'gpt.gpt.h.0.attn.c_attn.weight'"}})
     refusing["tiers"]["crossload"]["status"] = "fail"
-    write(results, refusing)
+    write(results, refusing, current=True)
     out = tmp_path / "reports"
     assert report.main([str(results), "--out", str(out)]) == 0
     data = json.loads((out / "compat-report.json").read_text())

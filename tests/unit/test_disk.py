@@ -96,3 +96,20 @@ def test_a_disk_that_fills_mid_install_is_no_verdict_and_is_retried(tmp_path, mo
     again = run_cell(make_run(tmp_path, "pass", monkeypatch, lines=lines))
     assert again["outcome"] == "completed"  # retried, not "up to date"
     assert any("interrupted before it finished" in line for line in lines)
+
+
+def test_clean_keeps_the_cells_of_the_matrix_the_user_selected(tmp_path, monkeypatch):
+    """Failed before issue 26: clean read matrices/*.toml only, so with COMPAT_MATRIX at
+    the user's own matrix it removed that matrix's current results as "no matrix names"."""
+    own = tmp_path / "mine.toml"
+    own.write_text('[[cell]]\nid = "mine"\npython = "3.11"\ntts = "TTS==0.22.0"\n'
+                   'torch = "2.1.2"\ntransformers = "4.35.2"\n')
+    monkeypatch.setenv("COMPAT_MATRIX", str(own))
+    res = tmp_path / "results"
+    current = fake_result("mine")
+    current["python"] = {"version": "3.11.7"}
+    current["fingerprint"] = clean.current_fingerprint(clean.known_cells()["mine"][0], current)
+    write(res, current)
+    monkeypatch.setattr(install, "prune_cache", lambda: None)
+    assert clean.main(["--envdir", str(tmp_path / ".nox"), "--results", str(res)]) == 0
+    assert (res / "mine.json").exists()

@@ -13,7 +13,7 @@ import pytest
 from report_fakes import fake_result, write
 
 from compat import gate
-from compat.matrix import Cell
+from compat.matrix import Cell, load_matrix
 from compat.report.model import entry
 from conftest import RELEASE_ERA, REPO, nox
 
@@ -193,11 +193,16 @@ def fake_matrix(tmp_path: Path, ids: list[str]) -> Path:
     return path
 
 
+def matrix_cells(matrix: Path) -> dict:
+    return {c.id: c for c in load_matrix(matrix, {"xtts": ("TTS", "coqui-tts")}).cells}
+
+
 def test_exit_codes_of_the_baseline_gate(tmp_path, capsys, monkeypatch):
     results = tmp_path / "results"
-    write(results, fake_result("good"))
-    write(results, fake_result("known", failing={"import": SIX}))
     matrix, baseline = fake_matrix(tmp_path, ["good", "known"]), tmp_path / "baseline.json"
+    cells = matrix_cells(matrix)
+    write(results, fake_result("good"), current=cells["good"])
+    write(results, fake_result("known", failing={"import": SIX}), current=cells["known"])
     base = ["--matrix", str(matrix), "--results", str(results), "--baseline", str(baseline),
             "--no-run"]
     assert gate.main(base) == gate.CANNOT_RUN                         # no baseline yet
@@ -207,7 +212,7 @@ def test_exit_codes_of_the_baseline_gate(tmp_path, capsys, monkeypatch):
     assert gate.main(base) == gate.OK                                 # fresh baseline
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    write(results, fake_result("known"))                              # the failure is gone
+    write(results, fake_result("known"), current=cells["known"])      # the failure is gone
     assert gate.main(base) == gate.REGRESSION
     out = capsys.readouterr().out
     assert "baseline is stale" in out and "REGRESSION" in out

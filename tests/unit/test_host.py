@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from report_fakes import fake_result, write
-from test_gate import fake_matrix
+from test_gate import fake_matrix, matrix_cells
 
 from compat import gate, host
 from compat.report.markdown import tier_cell
@@ -59,14 +59,17 @@ def test_a_mended_failure_on_a_host_without_it_is_still_the_hosts():
 
 def test_the_gate_cannot_judge_a_host_missing_tier(tmp_path, capsys):
     results = tmp_path / "results"
-    write(results, fake_result("good"))
     matrix, baseline = fake_matrix(tmp_path, ["good"]), tmp_path / "baseline.json"
+    cell = matrix_cells(matrix)["good"]
+    write(results, fake_result("good"), current=cell)
     base = ["--matrix", str(matrix), "--results", str(results), "--baseline", str(baseline),
             "--no-run"]
     assert gate.main([*base, "--update-baseline"]) == gate.OK
-    write(results, with_host(fake_result("good", failing={"synth": CODEC}), found=False))
+    write(results, with_host(fake_result("good", failing={"synth": CODEC}), found=False),
+          current=cell)
     assert gate.main(base) == gate.CANNOT_RUN
     out = capsys.readouterr().out
     assert "not judged on this host" in out and "apt-get install ffmpeg" in out
-    write(results, with_host(fake_result("good", failing={"synth": CODEC}), found=True))
+    write(results, with_host(fake_result("good", failing={"synth": CODEC}), found=True),
+          current=cell)
     assert gate.main(base) == gate.REGRESSION  # with FFmpeg there, it is the stack's

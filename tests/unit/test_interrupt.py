@@ -23,6 +23,7 @@ from report_fakes import fake_result, write
 
 from compat import gate, report, supervise
 from compat.cellrun import run_cell
+from compat.matrix import load_matrix
 from compat.results import read_result, result_path
 from conftest import REPO
 
@@ -184,7 +185,8 @@ def test_the_gate_does_not_judge_an_interrupted_cell(tmp_path, capsys):
     matrix.write_text('[[cell]]\npython = "3.11"\ntts = "TTS==0.22.0"\ntorch = "2.1.2"\n'
                       'transformers = "4.35.2"\n')
     results = tmp_path / "r"
-    write(results, fake_result(cell))
+    (matrix_cell,) = load_matrix(matrix, {"xtts": ("TTS", "coqui-tts")}).cells
+    write(results, fake_result(cell), current=matrix_cell)
     args = ["--matrix", str(matrix), "--results", str(results), "--baseline",
             str(tmp_path / "b.json"), "--no-run"]
     assert gate.main([*args, "--update-baseline"]) == gate.OK

@@ -108,11 +108,14 @@ def repaired_result():
 
 
 def test_the_report_shows_the_repair_and_the_bare_failure():
+    """The verdict says repaired (before issue 26 it was a plain pass, and only the
+    Markdown said repaired: the heatmap, the HTML, the JSON summary showed a pass)."""
     item = entry(repaired_result(), "r")
-    assert item["verdict"] == "pass" and item["tiers"]["import"]["display"] == "pass"
+    assert item["verdict"] == "repaired" and item["tiers"]["import"]["display"] == "pass"
     assert [(f["kind"], f["diagnosis"]["id"], f["repaired_by"]) for f in item["failures"]] == [
         ("packaging", "six-undeclared", ["six"])]
-    assert verdict_cell(item) == "✅ pass (repaired: six; bare: six-undeclared)"
+    assert verdict_cell(item) == ("🔧 pass after a packaging repair (repaired: six; "
+                                  "bare: six-undeclared)")
     assert "six" in item["requirements"]
 
 

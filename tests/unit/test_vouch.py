@@ -1,0 +1,171 @@
+"""The gate and the report vouch only for what they checked (issue 26): anything missing,
+stale, mismatched, skipped or unreadable has its own status, and the gate says it cannot
+judge (exit 2), never 0. Each test names what the code before issue 26 did instead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from report_fakes import fake_result, write
+from test_gate import fake_matrix, matrix_cells
+
+from compat import gate, report
+from compat.report.model import entry, recommended_pins
+
+SIX = ("ModuleNotFoundError", "No module named 'six'")
+
+
+def gate_args(tmp_path: Path, ids: list[str]) -> tuple[list[str], dict, Path]:
+    matrix = fake_matrix(tmp_path, ids)
+    results = tmp_path / "results"
+    args = ["--matrix", str(matrix), "--results", str(results), "--baseline",
+            str(tmp_path / "baseline.json"), "--no-run"]
+    return args, matrix_cells(matrix), results
+
+
+def with_skip(result: dict, tier: str = "finetune") -> dict:
+    result["tiers"][tier] = {"status": "skip", "reason": "no dvae.pth in the model folder"}
+    return result
+
+
+def test_a_skipped_tier_makes_a_cell_incomplete_and_never_recommended():
+    """Before: pass plus skip was `pass`, and recommended (a real model without dvae.pth
+    skips fine-tuning, so its fine-tuning was never checked)."""
+    item = entry(with_skip(fake_result("c")), "c")
+    assert item["verdict"] == "incomplete"
+    assert recommended_pins([item]) == []
+    assert entry(fake_result("c"), "c")["verdict"] == "pass"  # the same cell, checked
+
+
+def test_a_bare_failure_survives_a_shim_round_that_skipped_the_tier():
+    """Before: the last round's status won, so a bare failure followed by a skip in the
+    shim round showed as a skip, and the cell was not failing."""
+    result = fake_result("c")
+    result["tiers"]["stream"] = {"status": "skip", "reason": "skipped in this round",
+                                 "bare": {"status": "fail", "exc_type": "AttributeError",
+                                          "message": "'int' object has no attribute 'device'"},
+                                 "shimmed": {"status": "skip"}, "shims": ["stream_sampler"]}
+    item = entry(result, "c")
+    assert item["tiers"]["stream"]["display"] == "fail"
+    assert item["verdict"] == "fail"
+
+
+def test_the_report_shows_a_stale_result_as_stale_not_as_a_verdict(tmp_path):
+    """Before: a result whose fingerprint no longer matched (other pins, other code, another
+    model) was reported as current."""
+    cell = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
+    write(tmp_path / "r", fake_result(cell), current=True)
+    fresh = report.write([tmp_path / "r"], tmp_path / "out", heat=False)
+    assert fresh["entries"][0]["verdict"] == "pass"
+    older = json.loads((tmp_path / "r" / f"{cell}.json").read_text())
+    older["fingerprint"] = "made-by-older-code"
+    write(tmp_path / "r", older)
+    made = report.write([tmp_path / "r"], tmp_path / "out", heat=False)
+    (item,) = made["entries"]
+    assert item["verdict"] == "stale" and "stale: " in item["stale"]
+    assert made["summary"]["stale"] == 1 and made["summary"]["pass"] == 0
+    assert "🕰️ stale" in (tmp_path / "out" / "compat-report.md").read_text()
+
+
+def test_another_stacks_result_under_a_cells_id_is_not_compared(tmp_path, capsys):
+    """Before: `gate --no-run` compared whatever result sat under a cell's id, even one of
+    other pins."""
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    other = fake_result("a", transformers="4.57.1")
+    write(results, other)
+    assert gate.main(args) == gate.CANNOT_RUN
+    out = capsys.readouterr().out
+    assert "mismatched" in out and "CANNOT JUDGE" in out
+
+
+def test_a_stale_result_cannot_be_judged_or_recorded(tmp_path, capsys):
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    write(results, fake_result("a"))  # the fingerprint of no current run
+    assert gate.main(args) == gate.CANNOT_RUN
+    assert "stale" in capsys.readouterr().out
+    assert gate.main([*args, "--update-baseline"]) == gate.CANNOT_RUN
+
+
+def test_a_cell_missing_from_the_baseline_cannot_be_judged(tmp_path, capsys):
+    """Before: only a note, and exit 0: a failing cell the baseline does not know (every
+    Kokoro cell) passed the gate."""
+    args, cells, results = gate_args(tmp_path, ["a", "b"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline", "--cell", "a"]) == gate.OK
+    write(results, fake_result("b", failing={"import": SIX}), current=cells["b"])
+    assert gate.main(args) == gate.CANNOT_RUN
+    out = capsys.readouterr().out
+    assert "b " in out and "not in the baseline" in out
+
+
+def test_a_tier_missing_from_the_baseline_cannot_be_judged(tmp_path, capsys):
+    """Before: a tier missing from either side was skipped, so a failing longform tier
+    passed the gate against a baseline that predates longform."""
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    grown = fake_result("a")
+    grown["tiers"]["longform"] = {"status": "fail", "exc_type": "AssertionError",
+                                  "message": "sentence 3 missing"}
+    write(results, grown, current=cells["a"])
+    assert gate.main(args) == gate.CANNOT_RUN
+    out = capsys.readouterr().out
+    assert "longform" in out and "no expectation" in out
+
+
+def test_a_tier_the_baseline_expects_and_the_result_lacks_is_not_a_pass(tmp_path, capsys):
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    shrunk = fake_result("a")
+    del shrunk["tiers"]["stream"]
+    write(results, shrunk, current=cells["a"])
+    assert gate.main(args) == gate.CANNOT_RUN
+    assert "the result has no such tier" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage, says", [
+    ({"cells": {}}, "'cells' must be a non-empty object"),
+    ({"cells": {"a": {"verdict": "pass", "tiers": {}}}}, "cell 'a' needs 'tiers'"),
+    ({"cells": {"a": {"verdict": "pass", "tiers": None}}}, "cell 'a' needs 'tiers'"),
+    ({"cells": None}, "'cells' must be a non-empty object"),
+    ([], "is not a baseline"),
+])
+def test_a_damaged_baseline_is_an_error_naming_it_never_a_pass(tmp_path, capsys, damage, says):
+    """Before: `"tiers": {}` or `"cells": {}` let a failing cell pass; a list, no `cells` or
+    `tiers: null` crashed with exit 1 (a regression's code) and a traceback."""
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a", failing={"import": SIX}), current=cells["a"])
+    baseline = tmp_path / "baseline.json"
+    body = damage if isinstance(damage, list) else {"schema": gate.BASELINE_SCHEMA, **damage}
+    baseline.write_text(json.dumps(body))
+    assert gate.main(args) == gate.CANNOT_RUN
+    err = capsys.readouterr().err
+    assert says in err and str(baseline) in err and "Traceback" not in err
+
+
+def test_a_changed_verdict_is_compared_too(tmp_path, capsys):
+    """Before: only tiers were compared; a cell whose verdict moved from pass to incomplete
+    (a tier now skipped) passed."""
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    write(results, with_skip(fake_result("a")), current=cells["a"])
+    assert gate.main(args) == gate.REGRESSION
+    assert "finetune" in capsys.readouterr().out
+
+
+def test_an_unreadable_result_is_named_and_the_rest_still_judged(tmp_path, capsys):
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    (results / "broken.json").write_text('{"schema": "xtts-compat/result/1", "tiers": "x"')
+    assert gate.main(args) == gate.OK
+    err = capsys.readouterr().err
+    assert "broken.json" in err and "not JSON" in err
