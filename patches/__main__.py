@@ -57,10 +57,33 @@ PTH_LINE = f"import sys; exec({HOOK!r}, {{}})\n"
 HERE = Path(__file__).resolve().parent
 
 
+class NotAnEnvironment(RuntimeError):
+    """--python did not name a Python whose site-packages could be found."""
+
+
 def site_packages(python: str) -> Path:
-    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
-    return Path(out.stdout.strip())
+    """The environment's site-packages, as its interpreter says, checked: an absolute,
+    existing folder that holds the running interpreter's own standard modules' neighbour
+    (a ``site-packages`` or ``dist-packages`` folder). Anything else is refused, naming
+    --python, before a file is written or removed: ``/bin/true`` printed nothing, and the
+    empty path was taken as the current folder."""
+    marker = "xtts-compat-purelib:"
+    code = f"import sysconfig; print({marker!r} + sysconfig.get_paths()['purelib'])"
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                             timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NotAnEnvironment(f"--python {python}: cannot run it ({exc})") from None
+    lines = [line for line in out.stdout.splitlines() if line.startswith(marker)]
+    if out.returncode != 0 or len(lines) != 1:
+        raise NotAnEnvironment(f"--python {python}: not a Python interpreter (it did not "
+                               "report its site-packages)")
+    site = Path(lines[0][len(marker):])
+    if not (site.is_absolute() and site.is_dir()
+            and site.name in ("site-packages", "dist-packages")):
+        raise NotAnEnvironment(f"--python {python}: its site-packages {str(site)!r} is not "
+                               "an existing site-packages folder")
+    return site
 
 
 def install(python: str) -> Path:
@@ -119,9 +142,13 @@ def status(python: str) -> dict:
     """Whether the hook is installed in ``python``'s environment and did its work there."""
     code = f"PTH_LINE = {PTH_LINE!r}\n{STATUS}"
     env = {k: v for k, v in os.environ.items() if k != VERBOSE}
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True,
-                         env=env)
-    return json.loads(out.stdout)
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env,
+                             timeout=120)
+        return json.loads(out.stdout) if out.returncode == 0 else json.loads("")
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        raise NotAnEnvironment(f"--python {python}: not a Python interpreter (it did not "
+                               "report the hook's state)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter of the environment (default: this one)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except NotAnEnvironment as exc:
+        print(f"patches: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "install":
         print(f"installed: {install(args.python)}")
         state = status(args.python)

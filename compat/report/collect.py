@@ -16,6 +16,7 @@ from typing import Any
 
 from compat.machine import machine_key
 from compat.results import SCHEMA
+from compat.status import STATUSES
 
 REQUIRED = ("cell", "machine", "tiers", "started_at")
 
@@ -63,12 +64,21 @@ def read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"not an xtts-compat result (schema {found!r}, expected {SCHEMA!r})")
-    missing = [key for key in REQUIRED if not isinstance(data.get(key), (dict, str))]
-    if missing or not isinstance(data["cell"].get("id"), str):
-        raise ValueError(f"result lacks {missing or ['cell.id']}")
+    kinds = {"cell": dict, "machine": dict, "tiers": dict, "started_at": str}
+    wrong = [f"{key} (expected {kind.__name__}, found {type(data.get(key)).__name__})"
+             for key, kind in kinds.items() if not isinstance(data.get(key), kind)]
+    if wrong:
+        raise ValueError(f"malformed result: {', '.join(wrong)}")
+    if not isinstance(data["cell"].get("id"), str):
+        raise ValueError("malformed result: cell.id is not a string")
+    if not isinstance(data.get("finished_at"), (str, type(None))):
+        raise ValueError("malformed result: finished_at is not a date-time string")
     for name, tier in data["tiers"].items():
         if not isinstance(tier, dict) or "status" not in tier:
             raise ValueError(f"tier {name!r} has no status")
+        if tier["status"] not in STATUSES:
+            raise ValueError(f"tier {name!r} has an unknown status {tier['status']!r} "
+                             f"(one of {', '.join(STATUSES)})")
     return data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from compat import engines
+from compat.atomicio import write_bytes_atomic
 from compat.report.model import _version
 from compat.status import VERDICT_WORDS
 
@@ -133,12 +134,13 @@ def render_pairs(report: dict[str, Any], path: Path) -> Path | None:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    """Write a figure as PNG beside ``path``, then move it into place (never half a file)."""
+    """Write a figure as PNG beside ``path``, then move it into place (never half a file;
+    the temporary file's name is unique, so two reports written at once do not collide)."""
+    import io
+
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return write_bytes_atomic(path, buffer.getvalue())

@@ -3,6 +3,7 @@ line, the failures with their diagnosis and remedy, and the recommended pins."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from compat import engines
@@ -14,8 +15,15 @@ from compat.status import MARK, VERDICT_MARK
 VERDICT = VERDICT_MARK
 
 
+#: The start of an HTML tag, comment or declaration (``<b``, ``</``, ``<!``, ``<?``); a
+#: plain ``<`` as in "Python < 3.12" stays.
+TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: pipes escaped, one line, and HTML in error text shown as text (a
+    message holding ``<script>`` or ``<details>`` must not become markup)."""
+    return TAG.sub("&lt;", str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def tier_cell(item: dict[str, Any], name: str) -> str:

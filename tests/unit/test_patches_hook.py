@@ -116,3 +116,20 @@ def test_hook_with_packaging_is_active(tmp_path):
     assert start(python).stderr == ""
     state = json.loads(patches_cli("status", "--python", python).stdout)
     assert (state["state"], state["reason"]) == ("inert", "RuntimeError: boom")
+
+
+@pytest.mark.parametrize("command", ["install", "remove", "status"])
+def test_a_python_that_is_no_interpreter_is_refused_and_nothing_is_touched(tmp_path, command):
+    """Failed before issue 26: `--python /bin/true` printed nothing, the empty output was
+    taken as the site-packages path (the current folder), `install` wrote the hook there
+    and `remove` deleted a `patches` folder there."""
+    work = tmp_path / "work"
+    (work / "patches").mkdir(parents=True)
+    (work / "patches" / "keep.txt").write_text("mine")
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
+    out = subprocess.run([sys.executable, "-m", "patches", command, "--python", "/bin/true"],
+                         capture_output=True, text=True, cwd=work, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "--python /bin/true" in out.stderr and "Traceback" not in out.stderr
+    assert sorted(p.relative_to(work) for p in work.rglob("*")) == before

@@ -169,3 +169,67 @@ def test_an_unreadable_result_is_named_and_the_rest_still_judged(tmp_path, capsy
     assert gate.main(args) == gate.OK
     err = capsys.readouterr().err
     assert "broken.json" in err and "not JSON" in err
+
+
+@pytest.mark.parametrize("damage, says", [
+    ({"tiers": "import,load"}, "tiers (expected dict, found str)"),
+    ({"finished_at": 1764000000}, "finished_at is not a date-time string"),
+    ({"tiers": {"import": {"status": "passed"}}}, "unknown status 'passed'"),
+])
+def test_a_malformed_result_is_named_and_the_report_still_made(tmp_path, capsys, damage,
+                                                                says):
+    """Failed before issue 26: an unknown status, `tiers` as a string or an integer
+    `finished_at` stopped the whole report (and `gate --no-run`, and `kb`) with a
+    traceback."""
+    write(tmp_path / "r", fake_result("good"))
+    write(tmp_path / "r", {**fake_result("bad"), **damage})
+    assert report.main([str(tmp_path / "r"), "--out", str(tmp_path / "out"),
+                        "--no-heatmap"]) == 0
+    err = capsys.readouterr().err
+    assert "bad.json" in err and says in err and "Traceback" not in err
+    made = json.loads((tmp_path / "out" / "compat-report.json").read_text())
+    assert [e["cell"] for e in made["entries"]] == ["good"]
+
+
+def test_the_markdown_shows_html_in_an_error_as_text(tmp_path):
+    """Failed before issue 26: the Markdown report pasted raw HTML from error text."""
+    write(tmp_path / "r", fake_result("c", failing={"import": (
+        "ImportError", "<script>alert(1)</script><details open>")}))
+    report.main([str(tmp_path / "r"), "--out", str(tmp_path / "out"), "--no-heatmap"])
+    text = (tmp_path / "out" / "compat-report.md").read_text()
+    import re
+
+    outside_code = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)
+    assert "<script>" not in outside_code and "<details" not in outside_code
+    assert "&lt;script>" in text
+
+
+def test_two_reports_written_at_once_do_not_collide(tmp_path):
+    """Failed before issue 26: the heatmap went through one fixed temporary file name, so
+    two reports into one folder at once could move each other's half-written PNG."""
+    import threading
+
+    from compat.report import heatmap
+
+    write(tmp_path / "r", fake_result("c"))
+    made = report.write([tmp_path / "r"], tmp_path / "out", heat=False)
+    seen: list[str] = []
+    real = heatmap.write_bytes_atomic
+
+    def spy(path, data):
+        seen.append(threading.current_thread().name)
+        return real(path, data)
+
+    threads = [threading.Thread(target=heatmap.render, args=(made, tmp_path / "out" / "h.png"),
+                                name=f"t{n}") for n in range(2)]
+    heatmap.write_bytes_atomic = spy
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        heatmap.write_bytes_atomic = real
+    assert sorted(seen) == ["t0", "t1"]
+    assert (tmp_path / "out" / "h.png").read_bytes().startswith(b"\x89PNG")
+    assert not list((tmp_path / "out").glob(".h.png.*"))

@@ -148,15 +148,18 @@ def test_the_example_project_gates_through_the_action():
     assert checkout["with"]["fetch-depth"] == 0
 
 
-def action_run(app: Path, **inputs: str) -> subprocess.CompletedProcess:
-    """The Action's gate step as the runner runs it: its script, inputs in the environment."""
+def action_run(app: Path, ACTION_PATH: str = str(REPO), **inputs: str
+               ) -> subprocess.CompletedProcess:
+    """The Action's gate step as the runner runs it: its script, inputs in the environment,
+    in the project's folder (the workspace)."""
     import os
 
-    env = {**os.environ, "ACTION_PATH": str(REPO), "RESULTS": str(app.parent / "gate"),
+    env = {**os.environ, "ACTION_PATH": ACTION_PATH, "RESULTS": str(app.parent / "gate"),
            **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
     env.pop("BASE_REF", None)
-    return subprocess.run(["bash", str(REPO / ".ci" / "gate-action")], capture_output=True,
-                          text=True, env=env, cwd=app, timeout=600)
+    env.pop("GITHUB_WORKSPACE", None)
+    return subprocess.run(["bash", str(Path(ACTION_PATH) / ".ci" / "gate-action")],
+                          capture_output=True, text=True, env=env, cwd=app, timeout=600)
 
 
 def test_the_action_step_runs_here(tmp_path):
@@ -173,6 +176,30 @@ def test_the_action_step_runs_here(tmp_path):
     hostile = action_run(app, base="HEAD; touch pwned", root=str(app))
     assert hostile.returncode != 0 and not (app / "pwned").exists()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_the_action_gates_the_project_it_runs_in_with_its_default_root(tmp_path):
+    """Failed before issue 26: the default root '.' was resolved after nox had changed
+    into the Action's folder, so the gate diffed xtts-compat itself ("no requirement file
+    changed"); from a plain download of the Action (not a git checkout, as `uses:` gives)
+    it exited 2 with a line of git's usage text. Here the Action is such a copy and the
+    step runs in the project's folder with no root input."""
+    import shutil
+
+    from test_gate import downstream
+
+    action = tmp_path / "action"
+    shutil.copytree(REPO, action, ignore=shutil.ignore_patterns(
+        ".git", ".nox", "results", "reports", "__pycache__", ".fixture-cache", "site"))
+    app = downstream(tmp_path)
+    text = (app / "requirements.txt").read_text()
+    (app / "requirements.txt").write_text(text + "# reviewed\n")  # changed, no pin moved
+    env_path = {"ACTION_PATH": str(action)}
+    ran = action_run(app, base="HEAD", requirements="requirements.txt", **env_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "requirements.txt changed, but no watched pin did" in ran.stdout
+    missing = action_run(app, base="HEAD", root="no-such-folder", **env_path)
+    assert missing.returncode == 2 and "not a folder of the workspace" in missing.stderr
 
 
 def test_the_gate_workflow_runs_on_dependency_changes_with_the_base_branch():
