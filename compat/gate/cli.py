@@ -163,11 +163,12 @@ def _baseline_gate(args: argparse.Namespace) -> int:
         print(diff or f"{args.baseline}: unchanged")
         print(f"gate: baseline {args.baseline} written ({len(cells)} cells)")
         return OK
-    changes, notes = [], []
+    changes: list[Change] = []
     for cell in cells:
         expected = baseline["cells"].get(cell.id)
         if cell.id not in entries:
-            changes.append(Change(cell.id, "-", "result", "none", "the cell has no result", True))
+            changes.append(Change(cell.id, "-", "result", "none", "the cell has no result: "
+                                  "it was not checked", False, undecided=True))
         elif entries[cell.id]["verdict"] == INTERRUPTED:
             changes.append(Change(cell.id, "-", "result", INTERRUPTED,
                                   "the run was stopped before this cell finished: no verdict to "
@@ -182,7 +183,7 @@ def _baseline_gate(args: argparse.Namespace) -> int:
                                   undecided=True))
         else:
             changes += compare(cell.id, expected, entries[cell.id])
-    text, md = render(changes, [], notes)
+    text, md = render(changes, [], [])
     code = publish(text, md, sum(c.regression for c in changes), _undecided(changes))
     stopped = [c.cell for c in changes if c.now == INTERRUPTED]
     if stopped and code == OK:
