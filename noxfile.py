@@ -10,6 +10,7 @@
 #     "jsonschema>=4.18",
 #     "rfc3339-validator>=0.1.4",
 #     "matplotlib>=3.7",
+#     "pip-requirements-parser>=32",
 # ]
 # ///
 """Sessions of xtts-compat. Thin by design: the logic lives in ``compat/``.

@@ -28,7 +28,7 @@ from compat.culprit import explain as kb
 from compat.culprit import releases as index
 from compat.culprit import search
 from compat.culprit.trials import State, TrialError, Trials, needed_tiers, pins_of
-from compat.gate.bumps import cell_from_pins, pins_from_diff, pins_in
+from compat.gate.bumps import cell_from_pins, pins_from_diff, pins_in, requirement_file_pins
 from compat.gate.policy import GateError
 from compat.gate.running import run_cells
 from compat.matrix import Cell, MatrixError, load_matrices, valid_id
@@ -270,6 +270,8 @@ def _lock_pins(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BisectError(f"{path}: {exc.strerror or exc}") from None
+    if not path.name.endswith((".toml", ".lock")):  # its -r and -c files beside it count
+        return requirement_file_pins(path, every=True)
     return pins_in(path.name, text, every=True)
 
 

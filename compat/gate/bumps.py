@@ -75,30 +75,81 @@ def watched() -> set[str]:
     return {canonicalize_name(n) for n in engines.watched()}
 
 
-def pins_in(name: str, text: str, *, every: bool = False) -> dict[str, str]:
+def marker_environment(python: str | None = None) -> dict[str, str]:
+    """The environment markers of a cell run here: this host's platform, the cell's Python
+    (``python``: "3.11"), so a line for another platform or Python is not read as a pin."""
+    from packaging.markers import default_environment
+
+    env = {key: str(value) for key, value in default_environment().items()}
+    if python:
+        env["python_version"] = ".".join(python.split(".")[:2])
+        env["python_full_version"] = python if python.count(".") == 2 else f"{python}.0"
+    return env
+
+
+def _keep(every: bool):
+    return (lambda _name: True) if every else (lambda n: n in watched())
+
+
+def pins_in(name: str, text: str, *, every: bool = False,
+            python: str | None = None) -> dict[str, str]:
     """Exact pins of the watched distributions (``every``: of all) in one requirement
-    file's text: requirements*.txt or a constraints file, pyproject.toml ([project]
-    dependencies), uv.lock."""
-    lines: list[str] = []
-    keep = (lambda _name: True) if every else (lambda n: n in watched())
+    file's text: pyproject.toml ([project] dependencies), uv.lock, or a requirements or
+    constraints file (read as pip reads it: :func:`requirement_file_pins`)."""
+    keep = _keep(every)
     if name.endswith("uv.lock"):
         packages = tomllib.loads(text).get("package", [])
         return {canonicalize_name(p["name"]): p["version"] for p in packages
                 if keep(canonicalize_name(p["name"])) and "version" in p}
     if name.endswith(".toml"):
-        lines = list(tomllib.loads(text).get("project", {}).get("dependencies", []))
-    else:
-        lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        found: dict[str, str] = {}
+        env = marker_environment(python)
+        for line in tomllib.loads(text).get("project", {}).get("dependencies", []):
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            specs = [s for s in req.specifier if s.operator in ("==", "===")]
+            if keep(canonicalize_name(req.name)) and specs:
+                found[canonicalize_name(req.name)] = specs[0].version
+        return found
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        path.write_text(text, encoding="utf-8")
+        return requirement_file_pins(path, every=every, python=python)
+
+
+def requirement_file_pins(path: Path, *, every: bool = False, python: str | None = None
+                          ) -> dict[str, str]:
+    """The pins of a requirements or constraints file, read by pip's own grammar
+    (``pip-requirements-parser``: continuation lines, ``--hash`` options, comments,
+    ``-r``/``-c`` files followed from the file's folder): each requirement whose marker
+    holds for a cell run here, with an exact version, or a URL (``name @ URL``, kept as
+    ``@ URL`` so a moved URL is a change too). A later line for the same distribution wins,
+    as in pip."""
+    from pip_requirements_parser import RequirementsFile
+
+    try:
+        parsed = RequirementsFile.from_file(str(path), include_nested=True)
+    except Exception as exc:  # the parser raises its own types for a file it cannot read
+        raise GateError(f"{path.name}: not a requirements file pip could read ({exc})") from None
+    env = marker_environment(python)
+    keep = _keep(every)
     found: dict[str, str] = {}
-    for line in lines:
-        if not line or line.startswith("-"):
+    for req in parsed.requirements:
+        if not req.name or not keep(canonicalize_name(req.name)):
             continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        if req.link is not None:
+            found[canonicalize_name(req.name)] = f"@ {req.link.url}"
             continue
         specs = [s for s in req.specifier if s.operator in ("==", "===")]
-        if keep(canonicalize_name(req.name)) and specs:
+        if specs:
             found[canonicalize_name(req.name)] = specs[0].version
     return found
 
@@ -114,25 +165,56 @@ def _git(root: Path, *args: str) -> str:
 
 
 def pins_from_diff(root: Path, base: str, *, every: bool = False,
-                   files: tuple[str, ...] = REQUIREMENT_FILES
+                   files: tuple[str, ...] = REQUIREMENT_FILES, python: str | None = None
                    ) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """The watched pins at ``base`` and in the working tree, from the requirement files
-    (``files``: names or globs, anywhere in the tree) that changed between them (and the
-    files' names)."""
-    changed = [n for n in _git(root, "diff", "--name-only", base, "--", *files,
-                               *(f"**/{p}" for p in files)).split() if n]
+    (``files``: names or globs, anywhere under ``root``, which may lie inside a larger
+    repository) that changed between them (and the files' names, relative to ``root``).
+    A requirements file is read with the files it includes, at the same revision."""
+    if not base or base.startswith("-"):
+        raise GateError(f"--from-diff {base!r}: not a git revision (a value starting with "
+                        "'-' would be read by git as an option)")
+    _git(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    listed = _git(root, "diff", "--name-only", "--relative", "-z", base, "--", *files,
+                  *(f"**/{p}" for p in files))
+    changed = [n for n in listed.split("\0") if n]
     old: dict[str, str] = {}
     new: dict[str, str] = {}
-    for name in changed:
-        try:
-            before = _git(root, "show", f"{base}:{name}")
-        except GateError:
-            before = ""
-        path = root / name
-        after = path.read_text(encoding="utf-8") if path.exists() else ""
-        old.update(pins_in(name, before, every=every))
-        new.update(pins_in(name, after, every=every))
+    if not changed:
+        return old, new, changed
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        before_tree = Path(tmp)
+        _checkout_requirements(root, base, before_tree)
+        for name in changed:
+            for tree, pins in ((before_tree, old), (root, new)):
+                path = tree / name
+                if not path.is_file():
+                    continue
+                if name.endswith((".toml", ".lock")):
+                    pins.update(pins_in(name, path.read_text(encoding="utf-8"), every=every,
+                                        python=python))
+                else:
+                    pins.update(requirement_file_pins(path, every=every, python=python))
     return old, new, changed
+
+
+def _checkout_requirements(root: Path, base: str, dest: Path) -> None:
+    """The requirement-like files under ``root`` (names holding "req" or "constraint",
+    ``*.in``, pyproject.toml, uv.lock) as they were at ``base``, under ``dest``: a
+    requirements file's ``-r`` and ``-c`` files are read at the same revision."""
+    listed = _git(root, "ls-tree", "-r", "-z", "--name-only", "--full-tree", base)
+    prefix = _git(root, "rev-parse", "--show-prefix").strip()
+    wanted = ("req", "constraint", "pyproject.toml", "uv.lock", ".in")
+    for full in (n for n in listed.split("\0") if n):
+        name = full.rsplit("/", 1)[-1].lower()
+        if not full.startswith(prefix) or not any(w in name for w in wanted):
+            continue
+        rel = full[len(prefix):]
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_git(root, "show", f"{base}:./{rel}"), encoding="utf-8")
 
 
 def cell_from_pins(pins: dict[str, str], python: str) -> Cell:

@@ -212,9 +212,11 @@ def culprit_lines(args: argparse.Namespace, old: Cell, new: Cell, changes: list[
 
 def _bump_gate(args: argparse.Namespace) -> int:
     if args.from_diff:
+        if not args.root.is_dir():
+            raise GateError(f"--root {args.root}: not a folder")
         old_pins, new_pins, files = pins_from_diff(
             args.root.resolve(), args.from_diff,
-            files=tuple(args.requirements) or bumps.REQUIREMENT_FILES)
+            files=tuple(args.requirements) or bumps.REQUIREMENT_FILES, python=args.python)
         if not files:
             print(f"gate: no requirement file changed since {args.from_diff}: nothing to gate")
             return OK
