@@ -43,6 +43,20 @@ def _entries(results_dir: Path, cells: list[Cell] | None = None) -> dict[str, di
     return {e["cell"]: e for e in report["entries"]}
 
 
+def _by_machine(results_dir: Path, cells: list[Cell]) -> dict[str, list[dict[str, Any]]]:
+    """Per cell, one entry per machine that ran it: each is judged on its own (a failure
+    on one runner is not hidden by a pass on another)."""
+    found = collect([results_dir])
+    for problem in found.problems:
+        print(f"gate: unreadable result {problem['path']}: {problem['problem']}",
+              file=sys.stderr)
+    report = build(found, cells={c.id: [c] for c in cells})
+    out: dict[str, list[dict[str, Any]]] = {}
+    for item in report["entries"]:
+        out.setdefault(item["cell"], []).append(item)
+    return out
+
+
 def confirmed_slowdowns(old: Cell, new: Cell, before: dict[str, Any], after: dict[str, Any],
                         results_dir: Path, threshold: float
                         ) -> tuple[list[dict[str, Any]], list[Change], list[str]]:
@@ -149,11 +163,16 @@ def _baseline_gate(args: argparse.Namespace) -> int:
         cmd = [sys.executable, "-m", "nox", "-f", str(REPO / "noxfile.py"), "-s", *sessions]
         if run_stopping_child(cmd, env=env, cwd=REPO):
             raise GateError("the matrix run failed (see nox's output above)")
-    entries = _entries(results_dir, cells)
-    missing = [c.id for c in cells if c.id not in entries]
+    per_machine = _by_machine(results_dir, cells)
+    missing = [c.id for c in cells if c.id not in per_machine]
     if args.update_baseline:
         if missing:
             raise GateError(f"no result for {missing} in {results_dir}: run them first")
+        several = [c.id for c in cells if len(per_machine[c.id]) > 1]
+        if several:
+            raise GateError(f"{', '.join(several)}: results of several machines; record the "
+                            "baseline from one machine's results folder")
+        entries = {c.id: per_machine[c.id][0] for c in cells}
         stale = [c.id for c in cells if entries[c.id]["verdict"] == STALE]
         if stale:
             raise GateError(f"{', '.join(stale)}: the stored result no longer stands for the "
@@ -166,23 +185,27 @@ def _baseline_gate(args: argparse.Namespace) -> int:
     changes: list[Change] = []
     for cell in cells:
         expected = baseline["cells"].get(cell.id)
-        if cell.id not in entries:
+        found = per_machine.get(cell.id, [])
+        if not found:
             changes.append(Change(cell.id, "-", "result", "none", "the cell has no result: "
                                   "it was not checked", False, undecided=True))
-        elif entries[cell.id]["verdict"] == INTERRUPTED:
-            changes.append(Change(cell.id, "-", "result", INTERRUPTED,
-                                  "the run was stopped before this cell finished: no verdict to "
-                                  "compare; rerun it (nox -s matrix resumes there)", False))
-        elif entries[cell.id]["verdict"] == STALE:
-            changes.append(Change(cell.id, "-", "result", STALE, entries[cell.id]["stale"],
-                                  False, undecided=True))
-        elif expected is None:
-            changes.append(Change(cell.id, "-", "no expectation", entries[cell.id]["verdict"],
-                                  "the cell is not in the baseline: cannot judge it; add it "
-                                  "with `nox -s gate -- --update-baseline`", False,
-                                  undecided=True))
-        else:
-            changes += compare(cell.id, expected, entries[cell.id])
+        for item in found:
+            name = cell.id if len(found) == 1 else f"{cell.id} on {item['machine']}"
+            if item["verdict"] == INTERRUPTED:
+                changes.append(Change(name, "-", "result", INTERRUPTED,
+                                      "the run was stopped before this cell finished: no "
+                                      "verdict to compare; rerun it (nox -s matrix resumes "
+                                      "there)", False))
+            elif item["verdict"] == STALE:
+                changes.append(Change(name, "-", "result", STALE, item["stale"], False,
+                                      undecided=True))
+            elif expected is None:
+                changes.append(Change(name, "-", "no expectation", item["verdict"],
+                                      "the cell is not in the baseline: cannot judge it; add "
+                                      "it with `nox -s gate -- --update-baseline`", False,
+                                      undecided=True))
+            else:
+                changes += compare(name, expected, item)
     text, md = render(changes, [], [])
     code = publish(text, md, sum(c.regression for c in changes), _undecided(changes))
     stopped = [c.cell for c in changes if c.now == INTERRUPTED]

@@ -233,3 +233,16 @@ def test_two_reports_written_at_once_do_not_collide(tmp_path):
     assert sorted(seen) == ["t0", "t1"]
     assert (tmp_path / "out" / "h.png").read_bytes().startswith(b"\x89PNG")
     assert not list((tmp_path / "out").glob(".h.png.*"))
+
+
+def test_results_of_several_machines_are_judged_each(tmp_path, capsys):
+    """Failed before issue 26: with one cell's results from two machines only the last in
+    sort order counted, so a failure on one runner was hidden by a pass on another."""
+    args, cells, results = gate_args(tmp_path, ["a"])
+    write(results, fake_result("a", host="alpha"), name="a-alpha", current=cells["a"])
+    assert gate.main([*args, "--update-baseline"]) == gate.OK
+    write(results, fake_result("a", host="beta", failing={"import": SIX}), name="a-beta",
+          current=cells["a"])
+    assert gate.main(args) == gate.REGRESSION
+    out = capsys.readouterr().out
+    assert "a on beta" in out and "REGRESSION" in out
