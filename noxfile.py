@@ -32,7 +32,7 @@
     nox -s here -- --python PATH        the tiers in an environment you already have
     nox -s tests                        the suite's fast tests (no real cell)
     nox -s e2e                          real cells end to end (CI runs tests, e2e, lint, typecheck)
-    nox -s lint                         ruff
+    nox -s lint                         ruff, and zizmor on the workflows and the Action
     nox -s typecheck                    mypy on compat/, patches/ and the noxfile
     nox -s docs                         the documentation, strict (a broken link fails)
     nox -s clean [-- --dry-run]         remove environments and results nothing needs
@@ -180,6 +180,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff on everything."""
-    session.install("ruff>=0.6")
+    """ruff on everything; zizmor (GitHub Actions' static security analyser, offline) on
+    the workflows and the Action: actions pinned by hash, least permissions, no persisted
+    credentials, no expression inlined into a script."""
+    session.install("ruff>=0.6", "zizmor>=1.0")
     session.run("ruff", "check", ".")
+    session.run("zizmor", "--offline", ".github/workflows", "action.yml")

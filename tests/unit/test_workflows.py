@@ -239,3 +239,25 @@ def test_fan_out_simulated_two_machines_one_report(smoke_run, tmp_path):
     assert {(e["cell"], e["machine"].split("|")[0]) for e in data["entries"]} == {
         (RELEASE_ERA, "runner-a"), (PY312_LEGACY, "runner-b")}
     assert "| Machine |" in (merged / "compat-report.md").read_text()
+
+
+def test_every_action_is_pinned_by_hash_and_no_checkout_keeps_credentials():
+    """Failed before issue 26 (zizmor found 21 issues): actions referenced by a movable tag,
+    workflows with the default (broad) token permissions, checkouts that persisted the
+    token into the workspace. `nox -s lint` runs zizmor itself; this checks the same
+    rules without it."""
+    files = [*WORKFLOWS.glob("*.yml"), ACTION]
+    for path in files:
+        data = yaml.safe_load(path.read_text())
+        every = [s for job in (data.get("jobs") or {}).values() for s in job["steps"]] + (
+            (data.get("runs") or {}).get("steps") or [])
+        for step in every:
+            uses = step.get("uses", "")
+            if uses.startswith("actions/"):
+                assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", uses), f"{path.name}: {uses}"
+            if uses.startswith("actions/checkout@"):
+                assert (step.get("with") or {}).get("persist-credentials") is False, path.name
+        if "jobs" in data:
+            assert data.get("permissions") == {}, f"{path.name}: top-level permissions"
+            for name, job in data["jobs"].items():
+                assert job.get("permissions") == {"contents": "read"}, f"{path.name}: {name}"
