@@ -4,6 +4,7 @@ files (requirements*.txt, constraints, pyproject.toml, uv.lock) and their git di
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -225,6 +226,20 @@ def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
     except StackError as exc:
         raise GateError(f"{exc} exactly") from None
     return _checked(cell, "the requirement files")
+
+
+def distinguished(old: Cell, new: Cell) -> Cell:
+    """``new`` with an id of its own when only pins beside the axes moved (numpy,
+    torchaudio): the readable id names the axes only, and two cells of one id would be
+    one cell (the bump refused as "the same cell"). The moved pins are appended:
+    ``...-py3.11+numpy2.1.0``."""
+    if new.id != old.id or new.pins == old.pins:
+        return new
+    before = dict(old.pins)
+    moved = [f"{name}{version}" for name, version in new.pins if before.get(name) != version]
+    gone = [f"no-{name}" for name in before if name not in dict(new.pins)]
+    suffix = "+".join(re.sub(r"[^A-Za-z0-9.]+", "", part) for part in moved + gone)
+    return _checked(replace(new, id=f"{new.id}+{suffix}"), "the moved pins")
 
 
 def _checked(cell: Cell, source: str) -> Cell:

@@ -13,7 +13,7 @@ from compat import paths
 from compat.engines import get_engine
 from compat.gate import bumps
 from compat.gate.baseline import BASELINE, read_baseline, update_baseline
-from compat.gate.bumps import bump, cell_from_pins, pins_from_diff
+from compat.gate.bumps import bump, cell_from_pins, distinguished, pins_from_diff
 from compat.gate.output import CANNOT_RUN, OK, _undecided, busy_note, publish, render
 from compat.gate.policy import (
     CONFIRM_TIERS,
@@ -260,6 +260,7 @@ def _bump_gate(args: argparse.Namespace) -> int:
         if current is None:
             raise GateError(f"no cell {args.cell[0]!r} in {_matrix_name(args)}")
         old, new = current, bump(current, args.bump)
+    new = distinguished(old, new)
     results_dir = Path(args.results).resolve() if args.results else Path(
         tempfile.mkdtemp(prefix="gate-", dir=paths.results_dir() if paths.results_dir().is_dir()
                          else None))

@@ -362,3 +362,21 @@ def test_from_diff_refuses_an_option_for_a_base(tmp_path, capsys):
     assert gate.main(["--from-diff=--output=pwned", "--root", str(app)]) == gate.CANNOT_RUN
     assert "not a git revision" in capsys.readouterr().err
     assert not (app / "pwned").exists() and not (REPO / "pwned").exists()
+
+
+def test_a_bump_of_a_pin_beside_the_axes_is_a_cell_of_its_own(tmp_path):
+    """Failed before issue 26: a bump of numpy (or torchaudio) alone made a cell of the
+    same id as the current one, and the gate refused it as "the same cell"."""
+    app = downstream(tmp_path)
+    text = (app / "requirements.txt").read_text()
+    assert "numpy" not in text
+    (app / "requirements.txt").write_text(text + "numpy==1.26.4\n")
+    git(app, "commit", "-qam", "numpy")
+    (app / "requirements.txt").write_text(text + "numpy==2.1.0\n")
+    old_pins, new_pins, _ = gate.pins_from_diff(app, "HEAD", python="3.11")
+    old, new = gate.cell_from_pins(old_pins, "3.11"), gate.cell_from_pins(new_pins, "3.11")
+    new = gate.distinguished(old, new)
+    assert new.id == f"{old.id}+numpy2.1.0"
+    assert dict(new.pins)["numpy"] == "2.1.0" and dict(old.pins)["numpy"] == "1.26.4"
+    same = gate.cell_from_pins(old_pins, "3.11")
+    assert gate.distinguished(old, same).id == old.id  # nothing moved: the same id
