@@ -26,7 +26,7 @@ from typing import Any
 from compat import diagnosis, engines, paths, results
 from compat.culprit.explain import signature
 from compat.matrix import Cell, load_matrix
-from compat.report.collect import collect
+from compat.report.collect import collect, read
 from compat.report.model import entry
 
 SCHEMA_FILE = Path(__file__).with_name("knowledge.schema.json")
@@ -242,9 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"kb: {exc}", file=sys.stderr)
         return 2
-    data = results.read_result(path)
-    if data is None:
-        print(f"kb: no readable result {path} (run the cell first)", file=sys.stderr)
+    try:
+        data = read(path)  # checked for shape: a malformed result is named, not a traceback
+    except ValueError as exc:
+        print(f"kb: no readable result {path}: {exc} (run the cell first)", file=sys.stderr)
         return 2
     found = drafts(data)
     if not found:

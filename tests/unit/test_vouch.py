@@ -246,3 +246,13 @@ def test_results_of_several_machines_are_judged_each(tmp_path, capsys):
     assert gate.main(args) == gate.REGRESSION
     out = capsys.readouterr().out
     assert "a on beta" in out and "REGRESSION" in out
+
+
+def test_kb_draft_names_a_malformed_result_without_a_traceback(tmp_path, capsys):
+    """Failed before issue 26: `kb draft` on a result whose tiers were a string crashed."""
+    from compat import kb
+
+    write(tmp_path, {**fake_result("c"), "tiers": "import,load"})
+    assert kb.main(["draft", "c", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "c.json" in err and "tiers (expected dict" in err
