@@ -32,27 +32,27 @@ from compat.report.model import INTERRUPTED, STALE, build
 from compat.supervise import run_stopping_child
 
 
-def _entries(results_dir: Path, cells: list[Cell] | None = None) -> dict[str, dict[str, Any]]:
-    """The report's entries of a results folder, by cell id. With ``cells`` (the gate's
-    matrix), a result that no longer stands for its cell is ``stale``."""
+def _report_entries(results_dir: Path, cells: list[Cell] | None) -> list[dict[str, Any]]:
+    """The report's entries of a results folder; an unreadable result file is named on
+    stderr and left out. With ``cells`` (the gate's matrix), a result that no longer
+    stands for its cell is ``stale``; ``[]``: none is checked (cells the gate just ran)."""
     found = collect([results_dir])
     for problem in found.problems:
         print(f"gate: unreadable result {problem['path']}: {problem['problem']}",
               file=sys.stderr)
-    report = build(found, cells=None if cells is None else {c.id: [c] for c in cells})
-    return {e["cell"]: e for e in report["entries"]}
+    return build(found, cells=None if cells is None else {c.id: [c] for c in cells})["entries"]
+
+
+def _entries(results_dir: Path, cells: list[Cell] | None = None) -> dict[str, dict[str, Any]]:
+    """By cell id (one machine's results: the bump gate's folder)."""
+    return {e["cell"]: e for e in _report_entries(results_dir, cells)}
 
 
 def _by_machine(results_dir: Path, cells: list[Cell]) -> dict[str, list[dict[str, Any]]]:
     """Per cell, one entry per machine that ran it: each is judged on its own (a failure
     on one runner is not hidden by a pass on another)."""
-    found = collect([results_dir])
-    for problem in found.problems:
-        print(f"gate: unreadable result {problem['path']}: {problem['problem']}",
-              file=sys.stderr)
-    report = build(found, cells={c.id: [c] for c in cells})
     out: dict[str, list[dict[str, Any]]] = {}
-    for item in report["entries"]:
+    for item in _report_entries(results_dir, cells):
         out.setdefault(item["cell"], []).append(item)
     return out
 
