@@ -256,3 +256,49 @@ def test_kb_draft_names_a_malformed_result_without_a_traceback(tmp_path, capsys)
     assert kb.main(["draft", "c", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "c.json" in err and "tiers (expected dict" in err
+
+
+RELEASE_ERA = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
+
+
+def test_the_committed_baseline_fails_a_release_era_longform_failure(tmp_path, capsys):
+    """Before issue 26 the committed baseline had no longform tier and the gate skipped a
+    tier missing from it: a release-era result whose longform tier failed passed. The
+    release-era entry now expects longform to pass (measured twice on 2026-12-03: the
+    golden run and CI's smoke run); a failing one is a regression naming longform."""
+    from compat.clean import known_cells
+
+    cell = known_cells()[RELEASE_ERA][0]
+    result = fake_result(RELEASE_ERA)
+    result["tiers"]["longform"] = {"status": "fail", "exc_type": "AssertionError",
+                                   "message": "segments [3] differ from the same sentence "
+                                              "synthesised alone"}
+    write(tmp_path, result, current=cell)
+    code = gate.main(["--no-run", "--results", str(tmp_path), "--cell", RELEASE_ERA])
+    out = capsys.readouterr().out
+    assert code == gate.REGRESSION, out
+    assert "longform" in out and "REGRESSION" in out
+
+
+def test_a_kokoro_result_the_committed_baseline_does_not_name_cannot_be_judged(tmp_path,
+                                                                               capsys):
+    """Before issue 26 a cell missing from the baseline was a note and exit 0: no Kokoro
+    cell is in the committed baseline, so every Kokoro failure passed the gate."""
+    from compat.clean import known_cells
+    from compat.paths import BASELINE
+
+    expected = json.loads(BASELINE.read_text())["cells"]
+    kokoro = next(c for cells in known_cells().values() for c in cells
+                  if c.engine == "kokoro" and c.id not in expected)
+    result = fake_result(kokoro.id)
+    result["cell"]["engine"] = "kokoro"
+    result["resolved"] = {"kokoro": kokoro.tts_version, "torch": kokoro.torch,
+                          "transformers": kokoro.transformers}
+    result["tiers"] = {"install": {"status": "pass"}, "import": {"status": "fail",
+                                                                "exc_type": "ImportError",
+                                                                "message": "broken"}}
+    write(tmp_path, result, current=kokoro)
+    code = gate.main(["--no-run", "--results", str(tmp_path), "--cell", kokoro.id])
+    out = capsys.readouterr().out
+    assert code == gate.CANNOT_RUN, out
+    assert "not in the baseline" in out
