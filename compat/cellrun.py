@@ -34,6 +34,7 @@ from compat.load import LoadMeter, tier_from_report
 from compat.machine import machine_info
 from compat.matrix import Cell
 from compat.progress import Progress
+from compat.status import ran
 from compat.supervise import EXITED, INTERRUPTED, Interrupted, Outcome, interruptible, supervise
 
 REPO = Path(__file__).resolve().parent.parent
@@ -478,11 +479,12 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
                             "resolved": ran[-1].get("resolved", {}) if ran else {}}
     result["artifacts"] = {f"{n}:{k}" if n else k: f"{run.cell.id}/{v}"
                            for n, (_, r) in enumerate(rounds) for k, v in r.files.items()}
-    result["bench"] = bench_summary(run.work_dir / final.files["benchmark"], final.tiers,
-                                    final.outcome)
-    if final.load is not None:  # the figures come from the last round: its load marks them
-        result["bench"]["load"] = final.load
-        result["bench"]["busy"] = final.load["busy"]
+    measured = _figures_round(rounds, run.engine)
+    result["bench"] = bench_summary(run.work_dir / measured.files["benchmark"],
+                                    measured.tiers, measured.outcome)
+    if measured.load is not None:  # the round that measured the figures: its load marks them
+        result["bench"]["load"] = measured.load
+        result["bench"]["busy"] = measured.load["busy"]
     result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
     result["tier_run"] = {("bare" if not shims else "+".join(shims)): _outcome(r.outcome)
                           for shims, r in rounds}
@@ -501,16 +503,38 @@ def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
     if plan["rerun"]:
         order = list(patches.SHIMS)
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
-        rounds.append((first, _run_tiers(run, result, first, tag)))
+        rounds.append((first, _run_tiers(_rerun_only(run, rounds), result, first, tag)))
         rest = [s for s in plan["selected"] if s not in first]
-        left = shimrounds.addressed_failures(rounds[-1][1].tiers, rest, run.engine.name)
+        left = shimrounds.addressed_failures(shimrounds.latest(_statuses(rounds)), rest,
+                                             run.engine.name)
         if left:
             plan["addressed_after_first_round"] = left
-            rounds.append((plan["selected"], _run_tiers(run, result, plan["selected"], tag)))
+            rounds.append((plan["selected"], _run_tiers(_rerun_only(run, rounds), result,
+                                                        plan["selected"], tag)))
     plan["rounds"] = [{"shims": shims, "active": (r.shims or {}).get("active", {}),
-                       "statuses": {n: t["status"] for n, t in r.tiers.items()}}
+                       "statuses": {n: t["status"] for n, t in r.tiers.items() if ran(t)}}
                       for shims, r in rounds]
     return plan, rounds
+
+
+def _statuses(rounds: list[tuple[list[str], TierRun]]) -> list[shimrounds.Round]:
+    return [(shims, r.tiers) for shims, r in rounds]
+
+
+def _rerun_only(run: CellRun, rounds: list[tuple[list[str], TierRun]]) -> CellRun:
+    """The run of a shim round: only the tiers the rounds so far left failed or blocked
+    (``shimrounds.to_rerun``). A tier that passed bare is not run again with shims."""
+    return replace(run, only=tuple(shimrounds.to_rerun(_statuses(rounds))))
+
+
+def _figures_round(rounds: list[tuple[list[str], TierRun]], engine: Engine) -> TierRun:
+    """The last round that ran the tiers whose figures the result keeps (bench, the
+    engine's figures): a later shim round that left them out measured nothing."""
+    figure_tiers = {"bench", *(f.tier for f in engine.figures)}
+    for _, r in reversed(rounds):
+        if any(ran(t) for n, t in r.tiers.items() if n in figure_tiers):
+            return r
+    return rounds[-1][1]
 
 
 def _repaired_env(run: CellRun, result: dict[str, Any], fixes: list[repair.Fix], n: int
@@ -616,7 +640,7 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
         shim_state = json.loads(report.read_text()).get("shims")
     except (OSError, ValueError):
         shim_state = None
-    tiers = merge_tier_report(engine, report, out)
+    tiers = merge_tier_report(engine, report, out, run.only)
     run.progress.done(phase, out.cause, ", ".join(f"{n} {t['status']}" for n, t in tiers.items()))
     return TierRun(tiers, out, shim_state, files, machine_load)
 
@@ -641,14 +665,15 @@ def merge_rounds(rounds: list[tuple[list[str], TierRun]]) -> dict[str, Any]:
     return shimrounds.merge_rounds([(shims, r.tiers) for shims, r in rounds])
 
 
-def merge_tier_report(engine: Engine, report: Path, out: Outcome) -> dict[str, Any]:
+def merge_tier_report(engine: Engine, report: Path, out: Outcome,
+                      only: tuple[str, ...] = ()) -> dict[str, Any]:
     """Tier statuses from the plugin's report, completed by how the process ended
     (compat.crash)."""
     try:
         data = json.loads(report.read_text())
     except (OSError, ValueError):
         data = {"tiers": {}, "current": None}
-    return crash.attribute(engine, data, out)
+    return crash.attribute(engine, data, out, only)
 
 
 def bench_summary(path: Path, tiers: dict[str, Any], out: Outcome) -> dict[str, Any]:

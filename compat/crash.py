@@ -9,16 +9,23 @@ from typing import Any
 
 from compat import results
 from compat.engines import Engine
+from compat.status import NOT_SELECTED
 from compat.supervise import EXITED, Outcome
 
 #: The exception type a crash is recorded as, by how the process ended.
 CAUSES = {"timeout": "CellTimeout", "out-of-memory": "OutOfMemory", "signal": "CellCrashed"}
 
 
-def attribute(engine: Engine, report: dict[str, Any], out: Outcome) -> dict[str, Any]:
+def attribute(engine: Engine, report: dict[str, Any], out: Outcome,
+              only: tuple[str, ...] = ()) -> dict[str, Any]:
     """One status per tier of the engine, from the report (``{"tiers", "current"}``, as
-    the tier plugin writes it) and the process's outcome."""
+    the tier plugin writes it) and the process's outcome. ``only``: the run was told to
+    run just these; the others stay ``not-run`` (not selected) whatever became of it."""
     tiers: dict[str, Any] = dict(report.get("tiers", {}))
+    left_out = results.tier_status("not-run", reason=f"{NOT_SELECTED} (only {', '.join(only)})")
+    for tier in engine.tiers:
+        if only and tier.name not in only:
+            tiers[tier.name] = left_out
     current = report.get("current")
     crashed = out.cause != EXITED
     if not crashed and out.returncode not in (0, 1) and not any(
@@ -30,6 +37,8 @@ def attribute(engine: Engine, report: dict[str, Any], out: Outcome) -> dict[str,
         cause = CAUSES.get(out.cause, "TierRunError")
         after = False
         for tier in engine.tiers:
+            if only and tier.name not in only:
+                continue
             state = tiers.get(tier.name, {"status": "not-run"})
             if died_in is None and state.get("status") == "not-run" and not after:
                 died_in = tier.name

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from compat import diagnosis
-from compat.status import FAILED
+from compat.status import FAILED, NOT_RUN, PASS, ran
 
 #: One round: the shims applied, and the tier statuses it produced.
 Round = tuple[list[str], dict[str, Any]]
@@ -47,9 +47,31 @@ def plan(tiers: dict[str, Any], selected: list[str], engine: str | None = None
             "reason": reason}
 
 
+def latest(rounds: list[Round]) -> dict[str, Any]:
+    """Per tier, its record from the last round that ran it: a shim round runs only the
+    tiers the rounds before it left failed or blocked (``to_rerun``)."""
+    out: dict[str, Any] = {}
+    for _, tiers in rounds:
+        for name, tier in tiers.items():
+            if name not in out or ran(tier):
+                out[name] = tier
+    return out
+
+
+def to_rerun(rounds: list[Round]) -> list[str]:
+    """The tiers a further shim round runs: those the rounds so far left failed (a
+    divergence too) or blocked; never one that passed or skipped (a shim only adds, and
+    its figures are measured already) nor one the run left out. A rerun tier's passed
+    needs are taken as given (COMPAT_TIER_ONLY), as in a partial rerun."""
+    now = latest(rounds)
+    return [name for name, tier in now.items()
+            if ran(tier) and tier["status"] in (*FAILED, NOT_RUN)]
+
+
 def merge_rounds(rounds: list[Round]) -> dict[str, Any]:
-    """Per tier: the status of the last round, the bare status, the shimmed status, and
-    the shims of the first round in which the tier passed (the fewest it needs)."""
+    """Per tier: the status of the last round that ran it, the bare status, the shimmed
+    status, and the shims of the first round in which the tier passed (the fewest it
+    needs)."""
     def brief(tier: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {k: tier[k] for k in ("status", "exc_type", "message", "reason")
                                if k in tier}
@@ -57,14 +79,16 @@ def merge_rounds(rounds: list[Round]) -> dict[str, Any]:
             out["outcomes"] = {t["test"]: t.get("outcome") for t in tier["tests"]}
         return out
 
-    bare, last = rounds[0][1], rounds[-1][1]
+    bare, last = rounds[0][1], latest(rounds)
     merged = {}
     for name in bare:
         final = dict(last[name])
         final["bare"] = brief(bare[name])
         if len(rounds) > 1:
             final["shimmed"] = brief(last[name])
-            passed = [shims for shims, tiers in rounds if tiers[name]["status"] == "pass"]
-            final["shims"] = passed[0] if passed else rounds[-1][0]
+            ran_in = [(shims, tiers[name]) for shims, tiers in rounds
+                      if name in tiers and ran(tiers[name])]
+            passed = [shims for shims, tier in ran_in if tier["status"] == PASS]
+            final["shims"] = passed[0] if passed else ran_in[-1][0]
         merged[name] = final
     return merged

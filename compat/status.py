@@ -33,6 +33,15 @@ INTERRUPTED = "interrupted"
 #: code, the model or the golden changed since it ran, or it is another stack's result
 #: under the cell's id). The report shows it, the gate cannot judge it.
 STALE = "stale"
+#: How a ``not-run`` tier's reason starts when the run was told to leave it out
+#: (COMPAT_TIER_ONLY): it did not run, so it says nothing of the stack.
+NOT_SELECTED = "not selected"
+
+
+def ran(tier: dict) -> bool:
+    """Whether a tier record is from a run that included the tier (not left out)."""
+    return not (tier.get("status") == NOT_RUN
+                and str(tier.get("reason") or "").startswith(NOT_SELECTED))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from compat.atomicio import write_json_atomic
-from compat.status import ERROR, FAIL, NOT_RUN, PASS, REFINED, SKIP
+from compat.status import ERROR, FAIL, NOT_RUN, NOT_SELECTED, PASS, REFINED, SKIP
 
 NOT_RUN_PREFIX = "not-run: "
 TRACEBACK_LINES = 40
@@ -52,7 +52,8 @@ class TierRecorder:
         tests = self.tests.get(tier, [])
         if not tests:
             if self.only and tier not in self.only:
-                return {"status": NOT_RUN, "reason": f"not selected (only {', '.join(self.only)})"}
+                return {"status": NOT_RUN,
+                        "reason": f"{NOT_SELECTED} (only {', '.join(self.only)})"}
             return {"status": NOT_RUN, "reason": "no test of this tier was collected"}
         overall = aggregate(tests)
         devices = sorted({t["device"] for t in tests if t.get("device")})

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from compat import engines, results
 from compat.matrix import Cell, cell_id, valid_id
-from compat.status import DIVERGED, NOT_RUN, PASS, REFINED, UNVERIFIED
+from compat.status import DIVERGED, NOT_RUN, PASS, REFINED, UNVERIFIED, ran
 from compat.supervise import INTERRUPTED
 
 #: The state of a trial that could not be installed: neither good nor bad.
@@ -132,7 +132,7 @@ def state_of(result: Mapping[str, Any], tier: str, engine_name: str) -> State:
     own = tiers[tier]
     first = _first(own)
     status = first.get("status", "?")
-    if own.get("reason", "").startswith("not selected"):
+    if not ran(own):
         raise TrialError(f"{result['cell']['id']}: tier {tier!r} was not run")
     source, error = tier, first
     if status == NOT_RUN:  # blocked by a need: the need's error is the one to show

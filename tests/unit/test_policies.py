@@ -57,6 +57,43 @@ def test_the_merged_tier_keeps_its_bare_status_and_the_fewest_shims_it_passed_wi
     assert "shims" not in alone["load"] and alone["load"]["status"] == "fail"
 
 
+LEFT_OUT = {"status": "not-run", "reason": "not selected (only load, synth)"}
+
+
+def test_a_shim_round_reruns_only_what_the_rounds_before_left_failed_or_blocked():
+    """Issue 27: a shim round ran every tier again (a tier that passed bare paid twice)."""
+    bare = {**passed("import"), "load": {"status": "fail", "exc_type": "UnpicklingError"},
+            "synth": {"status": "not-run", "reason": "tier 'synth' needs 'load', which is fail"},
+            "bench": {"status": "skip", "reason": "no GPU"}}
+    assert shimrounds.to_rerun([([], bare)]) == ["load", "synth"]
+    first = {"import": LEFT_OUT, "load": {"status": "pass"},
+             "synth": {"status": "diverged", "message": "far from the golden"},
+             "bench": LEFT_OUT}
+    rounds = [([], bare), (["weights_only"], first)]
+    assert shimrounds.to_rerun(rounds) == ["synth"]  # load passed: not run a third time
+    second = {"import": LEFT_OUT, "load": LEFT_OUT, "synth": {"status": "pass"},
+              "bench": LEFT_OUT}
+    merged = shimrounds.merge_rounds([*rounds, (["weights_only", "other"], second)])
+    assert {n: t["status"] for n, t in merged.items()} == {
+        "import": "pass", "load": "pass", "synth": "pass", "bench": "skip"}
+    assert merged["import"]["shims"] == [] and merged["import"]["bare"]["status"] == "pass"
+    assert merged["load"]["shims"] == ["weights_only"]
+    assert merged["synth"]["shims"] == ["weights_only", "other"]
+    assert merged["synth"]["bare"]["status"] == "not-run"
+    # A partial run's left-out tiers are never rerun by a shim round.
+    assert shimrounds.to_rerun([([], {"import": LEFT_OUT, "load": {"status": "fail"}})]) == [
+        "load"]
+
+
+def test_a_crash_in_a_round_of_some_tiers_leaves_the_others_as_not_selected():
+    """A shim round that died must not overwrite the bare statuses of tiers it never ran."""
+    report = {"tiers": {"first": LEFT_OUT, "third": LEFT_OUT}, "current": None}
+    tiers = crash.attribute(FAKE, report, outcome("signal", -11, "boom\n"), only=("second",))
+    assert tiers["second"]["status"] == "error"
+    assert tiers["first"]["reason"].startswith("not selected")
+    assert tiers["third"]["reason"].startswith("not selected")
+
+
 def test_a_shim_round_runs_only_for_failures_a_shim_addresses():
     beam = {"status": "fail", "exc_type": "ImportError",
             "message": "cannot import name 'BeamSearchScorer' from 'transformers'"}
