@@ -231,7 +231,8 @@ def _merge_partial(run: CellRun, stored: dict[str, Any], partial: dict[str, Any]
         plan.update(rerun=True, rounds=new_plan.get("rounds", []),
                     selected=new_plan.get("selected", plan.get("selected")))
     merged["shims"] = plan
-    for key in ("repair", "host", "fixture", "freeze", "resolved", "probe", "devices"):
+    for key in ("repair", "host", "fixture", "freeze", "resolved", "probe", "devices",
+                "phases"):
         if key in partial:
             merged[key] = partial[key]
     figures_rerun = any(f.tier in changed for f in run.engine.figures) or "bench" in changed
@@ -294,6 +295,8 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: boo
         raise
     finally:
         result["finished_at"] = results.now()
+        progress.where_time_went()
+        result["phases"] = dict(progress.phases)  # where the cell's time went, in seconds
         results.write_result(run.results_dir, result)
     if not partial or result.get("outcome") != "completed":
         progress.finish(summary_line(result))  # a partial run's line is the merged one

@@ -1,4 +1,6 @@
-"""Progress of a matrix run: which cell of how many, which phase, elapsed time."""
+"""Progress of a matrix run: which cell of how many, which phase, elapsed time, and at
+the end where the cell's time went (each phase's seconds: install, probe, each round of
+tiers), so a slow cell says which part of it is slow."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ class Progress:
         self.started = time.monotonic()
         self._phase = ""
         self._phase_started = self.started
+        #: Seconds per phase, in the order they ran (a phase met twice adds up).
+        self.phases: dict[str, float] = {}
 
     @property
     def prefix(self) -> str:
@@ -32,7 +36,14 @@ class Progress:
             after += ", ..."
         self.log(f"{self.prefix}: starting{after}")
 
+    def _close_phase(self) -> None:
+        if self._phase:
+            took = time.monotonic() - self._phase_started
+            self.phases[self._phase] = round(self.phases.get(self._phase, 0.0) + took, 2)
+        self._phase = ""
+
     def phase(self, name: str, detail: str = "") -> None:
+        self._close_phase()
         self._phase, self._phase_started = name, time.monotonic()
         suffix = f" - {detail}" if detail else ""
         self.log(f"{self.prefix}: {name}{suffix} (elapsed {self.elapsed()})")
@@ -45,8 +56,15 @@ class Progress:
         took = _clock(time.monotonic() - self._phase_started)
         self.log(f"{self.prefix}: {name} {status} in {took}{' - ' + detail if detail else ''}")
 
+    def where_time_went(self) -> str:
+        self._close_phase()
+        return ", ".join(f"{name} {_clock(seconds)}" for name, seconds in self.phases.items())
+
     def finish(self, summary: str) -> None:
+        spent = self.where_time_went()
         self.log(f"{self.prefix}: finished in {self.elapsed()}: {summary}")
+        if spent:
+            self.log(f"{self.prefix}: time: {spent}")
 
 
 def _clock(seconds: float) -> str:

@@ -116,3 +116,20 @@ def test_bench_shaping_keeps_stats_extra_info_and_recorded_timings():
     assert out["benchmarks"] == [{"name": "test_bench_synth[cpu]", "mean_s": 0.5,
                                   "stddev_s": 0.1, "min_s": 0.4, "rounds": 5, "rtf": 2.0}]
     assert out["recorded"] == {"test_a.synth_seconds": 1.5, "test_a.peak_mib": 300}
+
+
+def test_a_cell_says_where_its_time_went(monkeypatch):
+    """Issue 27: a cell printed its phases as they began, never a summary of their cost."""
+    from compat import progress as progress_mod
+
+    now = [0.0]
+    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: now[0])
+    lines: list[str] = []
+    p = progress_mod.Progress(lines.append, "c", 1, 1)
+    for name, at in (("install", 0.0), ("probe", 10.0), ("tiers", 12.5)):
+        now[0] = at
+        p.phase(name)
+    now[0] = 40.0
+    p.finish("completed")
+    assert p.phases == {"install": 10.0, "probe": 2.5, "tiers": 27.5}
+    assert lines[-1] == "[cell 1/1] c: time: install 10.0s, probe 2.5s, tiers 27.5s"
