@@ -55,7 +55,7 @@ def test_the_fan_out_is_what_nox_lists():
     out = subprocess.run([sys.executable, "-m", "compat", "fanout"], input=listing.stdout,
                          capture_output=True, text=True, cwd=REPO, check=True)
     jobs = json.loads(out.stdout)["include"]
-    assert [j["session"] for j in jobs] == cells and len(cells) >= 10
+    assert [j["sessions"] for j in jobs] == cells and len(cells) >= 10
     assert {j["python"] for j in jobs} >= {"3.11", "3.12"}
     assert all(j["runner"] == "ubuntu-latest" for j in jobs)  # no cell is tagged gpu
     matrix = yaml.safe_load((WORKFLOWS / "compat-matrix.yml").read_text())
@@ -64,10 +64,35 @@ def test_the_fan_out_is_what_nox_lists():
     cell = matrix["jobs"]["cell"]
     assert "fromJSON(needs.cells.outputs.jobs)" in cell["strategy"]["matrix"]
     run_cell = next(s for s in cell["steps"] if "nox -s" in s.get("run", ""))
-    assert run_cell["run"].strip() == 'nox -s "$SESSION"'
-    assert run_cell["env"]["SESSION"] == "${{ matrix.session }}"
+    assert run_cell["run"].split() == ['mapfile', '-t', 'sessions', '<<<', '"$SESSIONS"',
+                                       'nox', '-s', '"${sessions[@]}"']
+    assert run_cell["env"]["SESSIONS"] == "${{ matrix.sessions }}"
     assert any("nox -s report -- collected/*" in s.get("run", "")
                for s in matrix["jobs"]["report"]["steps"])
+
+
+def test_past_githubs_256_jobs_the_fan_out_packs_cells_into_batches_and_drops_none():
+    """Issue 27: one job per cell; 300 cells made a matrix GitHub refuses (256 at most)."""
+    listing = [{"name": "matrix", "session": f"matrix(cell='c{n}')", "call_spec": {"cell": f"c{n}"},
+                "tags": [f"py3.{11 + n % 3}"] + (["gpu"] if n % 50 == 0 else [])}
+               for n in range(300)]
+    out = subprocess.run([sys.executable, "-m", "compat", "fanout"], input=json.dumps(listing),
+                         capture_output=True, text=True, cwd=REPO, check=True)
+    jobs = json.loads(out.stdout)["include"]
+    assert len(jobs) <= 256
+    ran = [s for j in jobs for s in j["sessions"].splitlines()]
+    assert sorted(ran) == sorted(c["session"] for c in listing)  # each cell once
+    by_cell = {c["call_spec"]["cell"]: c for c in listing}
+    for j in jobs:  # a batch shares one runner and one Python
+        assert {f"py{j['python']}"} == {next(t for t in by_cell[c]["tags"] if t.startswith("py"))
+                                        for c in j["cells"]}
+        assert len({"gpu" in by_cell[c]["tags"] for c in j["cells"]}) == 1
+    assert len({j["artifact"] for j in jobs}) == len(jobs)
+    sizes = [len(j["cells"]) for j in jobs]
+    assert max(sizes) <= 2  # as small as the cap allows
+    small = subprocess.run([sys.executable, "-m", "compat", "fanout", "--max-jobs", "0"],
+                           input=json.dumps(listing), capture_output=True, text=True, cwd=REPO)
+    assert small.returncode == 2 and "--max-jobs" in small.stderr
 
 
 #: Expressions a ``run:`` script may still inline. Empty on purpose: every value a step
