@@ -3,6 +3,7 @@
     nox -s gate                               run the matrix's cells, compare with the baseline
     nox -s gate -- --no-run                   compare the results already there
     nox -s gate -- --update-baseline          rewrite the baseline from the results (shows the diff)
+    nox -s gate -- --update-baseline --missing-only   add only the cells and tiers it lacks
     nox -s gate -- --bump torch==2.10.0 --cell ID      old and bumped cell side by side
     nox -s gate -- --from-diff origin/main [--root DIR] bumps read from your requirement files
 

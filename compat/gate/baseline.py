@@ -10,11 +10,12 @@ from typing import Any
 
 from compat import results
 from compat.atomicio import write_json_atomic
+from compat.engines import get_engine
 from compat.gate.policy import GateError, expectation
 from compat.paths import BASELINE
 from compat.report.model import INTERRUPTED
 
-__all__ = ["BASELINE", "BASELINE_SCHEMA", "read_baseline", "update_baseline"]
+__all__ = ["BASELINE", "BASELINE_SCHEMA", "fill_baseline", "read_baseline", "update_baseline"]
 
 BASELINE_SCHEMA = "xtts-compat/baseline/1"
 
@@ -42,6 +43,61 @@ def read_baseline(path: Path) -> dict[str, Any]:
             raise GateError(f"{path}: malformed baseline: cell {cell!r} needs 'tiers' "
                             "{tier: {\"expect\": status}} with at least one tier")
     return data
+
+
+def fill_baseline(path: Path, entries: list[dict[str, Any]], matrix: str
+                  ) -> tuple[str, list[str]]:
+    """Add what the baseline lacks from results, changing no expectation it has: a cell it
+    does not name gets the result's whole expectation; a cell it names gets the tiers it
+    lacks (a tier an engine added since). The verdict follows the result only where the
+    result agrees with every tier the baseline already expected; otherwise it is kept,
+    and the disagreement returned (the gate shows it as a change). Returns the diff and
+    the notes."""
+    data = read_baseline(path)
+    cells = dict(data["cells"])
+    notes = []
+    for entry in entries:
+        new = {k: v for k, v in expectation(entry).items() if k != "bench"} | {
+            "bench": entry["bench"]}
+        old = cells.get(entry["cell"])
+        if old is None:
+            cells[entry["cell"]] = new
+            notes.append(f"{entry['cell']}: added (verdict {entry['verdict']})")
+            continue
+        added = {t: v for t, v in new["tiers"].items() if t not in old["tiers"]}
+        if not added:
+            continue
+        differ = sorted(t for t, v in old["tiers"].items()
+                        if new["tiers"].get(t, {}).get("expect") != v.get("expect"))
+        merged = {**old, "tiers": {**old["tiers"], **added}}
+        if differ:
+            notes.append(f"{entry['cell']}: added {', '.join(added)}; verdict kept "
+                         f"({old.get('verdict')}): the result disagrees on {', '.join(differ)}")
+        else:
+            merged["verdict"] = new["verdict"]
+            notes.append(f"{entry['cell']}: added {', '.join(added)}")
+        cells[entry["cell"]] = merged
+    old_text = path.read_text(encoding="utf-8")
+    write_json_atomic(path, {**data, "matrix": matrix, "updated_at": results.now(),
+                             "cells": dict(sorted(cells.items()))})
+    new_text = path.read_text(encoding="utf-8")
+    return "".join(line for line in difflib.unified_diff(
+        old_text.splitlines(True), new_text.splitlines(True), str(path), str(path))
+        if '"updated_at"' not in line), notes
+
+
+def gaps(baseline: dict[str, Any], cells: list[Any]) -> dict[str, list[str]]:
+    """{cell id: the tiers it declares that the baseline has no expectation for} (every
+    tier when the cell is missing), for the cells given (``compat.matrix.Cell``)."""
+    out = {}
+    for cell in cells:
+        declared = [t.name for t in get_engine(cell.engine).tiers
+                    if not cell.tiers or t.name in cell.tiers]
+        have = (baseline["cells"].get(cell.id) or {}).get("tiers", {})
+        missing = [t for t in declared if t not in have]
+        if missing:
+            out[cell.id] = missing
+    return out
 
 
 def update_baseline(path: Path, entries: list[dict[str, Any]], matrix: str,

@@ -12,7 +12,13 @@ from typing import Any
 from compat import paths
 from compat.engines import get_engine
 from compat.gate import bumps
-from compat.gate.baseline import BASELINE, read_baseline, update_baseline
+from compat.gate.baseline import (
+    BASELINE,
+    fill_baseline,
+    gaps,
+    read_baseline,
+    update_baseline,
+)
 from compat.gate.bumps import bump, cell_from_pins, distinguished, pins_from_diff
 from compat.gate.output import CANNOT_RUN, OK, _undecided, busy_note, publish, render
 from compat.gate.policy import (
@@ -96,7 +102,11 @@ def parser() -> argparse.ArgumentParser:
                    help="results folder (default: COMPAT_RESULTS, else results/)")
     p.add_argument("--cell", action="append", default=[], help="only these cells (repeatable)")
     p.add_argument("--no-run", action="store_true", help="compare the results already there")
-    p.add_argument("--update-baseline", action="store_true")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="rewrite the baseline from the results (every cell needs one)")
+    p.add_argument("--missing-only", action="store_true",
+                   help="with --update-baseline: only add the cells and tiers the baseline "
+                        "lacks, from the results there are; change no expectation it has")
     p.add_argument("--bump", nargs="+", metavar="REQ", help="e.g. torch==2.10.0")
     p.add_argument("--from-diff", metavar="BASE", help="git base of your requirement files")
     p.add_argument("--root", type=Path, default=Path.cwd(),
@@ -138,6 +148,38 @@ def _matrix_files(args: argparse.Namespace) -> list[Path]:
     return paths.matrix_paths(args.matrix)
 
 
+def _fill_gaps(args: argparse.Namespace, cells: list[Cell],
+               per_machine: dict[str, list[dict[str, Any]]]) -> int:
+    """``--update-baseline --missing-only``: add the cells and tiers the baseline has no
+    expectation for, from the current results of one machine; exit 2 while gaps remain."""
+    holes = gaps(read_baseline(args.baseline), cells)
+    usable, why = [], {}
+    for cell in cells:
+        if cell.id not in holes:
+            continue
+        found = per_machine.get(cell.id, [])
+        if len(found) != 1:
+            why[cell.id] = "no result" if not found else "results of several machines"
+        elif found[0]["verdict"] in (STALE, INTERRUPTED):
+            why[cell.id] = f"its result is {found[0]['verdict']}"
+        else:
+            usable.append(found[0])
+    if usable:
+        diff, notes = fill_baseline(args.baseline, usable, _matrix_name(args))
+        print(diff or f"{args.baseline}: unchanged")
+        for note in notes:
+            print(f"gate: {note}")
+    left = gaps(read_baseline(args.baseline), cells)
+    if left:
+        for cell_id, tiers in left.items():
+            print(f"gate: {cell_id}: still no expectation for {', '.join(tiers)} "
+                  f"({why.get(cell_id, 'its result lacks them')}); run it, then again",
+                  file=sys.stderr)
+        return CANNOT_RUN
+    print(f"gate: baseline {args.baseline} covers every tier of {len(cells)} cells")
+    return OK
+
+
 def _matrix_name(args: argparse.Namespace) -> str:
     return ", ".join(p.name for p in _matrix_files(args))
 
@@ -165,6 +207,8 @@ def _baseline_gate(args: argparse.Namespace) -> int:
             raise GateError("the matrix run failed (see nox's output above)")
     per_machine = _by_machine(results_dir, cells)
     missing = [c.id for c in cells if c.id not in per_machine]
+    if args.update_baseline and args.missing_only:
+        return _fill_gaps(args, cells, per_machine)
     if args.update_baseline:
         if missing:
             raise GateError(f"no result for {missing} in {results_dir}: run them first")

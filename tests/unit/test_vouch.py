@@ -302,3 +302,47 @@ def test_a_kokoro_result_the_committed_baseline_does_not_name_cannot_be_judged(t
     out = capsys.readouterr().out
     assert code == gate.CANNOT_RUN, out
     assert "not in the baseline" in out
+
+
+def grown(result: dict, **statuses: str) -> dict:
+    """A result with the tiers added since the fakes' six (longform, crossload)."""
+    for tier in ("longform", "crossload"):
+        result["tiers"][tier] = {"status": statuses.get(tier, "pass"), "seconds": 1.0}
+    return result
+
+
+def test_update_baseline_missing_only_fills_the_gaps_and_changes_no_expectation(
+        tmp_path, capsys):
+    """Issue 26: the committed baseline lacked 7 cells and two tiers of the others, and
+    the only way to add them rewrote every expectation from whatever results were there."""
+    args, cells, results = gate_args(tmp_path, ["a", "b"])
+    baseline = tmp_path / "baseline.json"
+    write(results, fake_result("a"), current=cells["a"])
+    assert gate.main([*args, "--update-baseline", "--cell", "a"]) == gate.OK
+    before = json.loads(baseline.read_text())["cells"]["a"]
+    # a: grown by two tiers, and now failing synth (a change the gate must still show);
+    # b: no expectation at all, and its result lacks the new tiers.
+    write(results, grown(fake_result("a", failing={"synth": ("RuntimeError", "boom")})),
+          current=cells["a"])
+    write(results, fake_result("b", failing={"import": SIX}), current=cells["b"])
+    capsys.readouterr()
+    assert gate.main([*args, "--update-baseline", "--missing-only"]) == gate.CANNOT_RUN
+    out, err = capsys.readouterr()
+    data = json.loads(baseline.read_text())["cells"]
+    assert {t: v["expect"] for t, v in data["a"]["tiers"].items()} == {
+        **{t: v["expect"] for t, v in before["tiers"].items()},
+        "longform": "pass", "crossload": "pass"}  # added as the result has them
+    assert data["a"]["verdict"] == before["verdict"] == "pass"  # kept: synth disagrees
+    assert "a: added longform, crossload; verdict kept (pass): the result disagrees on" in out
+    assert "b: added (verdict fail)" in out
+    assert "b: still no expectation for longform, crossload" in err
+    # The gate still sees a's synth failure: filling the gaps hid nothing.
+    assert gate.main(args) == gate.REGRESSION
+    write(results, grown(fake_result("b")), current=cells["b"])
+    capsys.readouterr()
+    # b is in the baseline now: its two missing tiers are added, its import kept failing.
+    assert gate.main([*args, "--update-baseline", "--missing-only"]) == gate.OK
+    data = json.loads(baseline.read_text())["cells"]
+    assert data["b"]["tiers"]["import"]["expect"] == "fail"
+    assert data["b"]["tiers"]["crossload"]["expect"] == "pass"
+    assert "covers every tier of 2 cells" in capsys.readouterr().out
