@@ -73,6 +73,9 @@ class CellRun:
     #: Where the synth tier writes a golden output (``nox -s golden``): such a run judges
     #: nothing, and its fingerprint (which holds this path) matches no other run's.
     write_golden: Path | None = None
+    #: torch's threads in the cell (``--jobs N``: cores // N); None: torch's own choice.
+    #: Not in the fingerprint: threads change no verdict.
+    threads: int | None = None
 
     @property
     def work_dir(self) -> Path:
@@ -265,6 +268,8 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: boo
                         "interpreter": run.interpreter, "platform": platform_tag()}
     result["environment"] = {**cellenv.cell_environment().record(),
                              "install_dropped": cellenv.install_environment()[1]}
+    if run.threads:
+        result["environment"]["threads"] = run.threads  # --jobs: cores // N per cell
     run.work_dir.mkdir(parents=True, exist_ok=True)
     tiers: dict[str, Any] = result["tiers"]
     try:
@@ -392,6 +397,8 @@ def _cell_env(run: CellRun, extra: dict[str, str]) -> dict[str, str]:
                PATH=f"{run.python.parent}{os.pathsep}{env.get('PATH', '')}")
     if (run.venv / "pyvenv.cfg").exists():
         env["VIRTUAL_ENV"] = str(run.venv)
+    if run.threads:
+        env.update(OMP_NUM_THREADS=str(run.threads), MKL_NUM_THREADS=str(run.threads))
     env.update(extra)
     return env
 

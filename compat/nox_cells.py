@@ -12,8 +12,8 @@ from typing import Any
 
 import nox
 
-from compat import disk, host, paths, results
-from compat.cellrun import OFFLINE_ENV, REPO, CellRun, run_cell
+from compat import disk, host, parallel, paths, results
+from compat.cellrun import OFFLINE_ENV, REPO, CellRun, make_venv, run_cell
 from compat.engines import all_engines, get_engine
 from compat.install import install, remove_environments, stamp
 from compat.interpreters import find_python
@@ -82,6 +82,9 @@ def matrix_parser() -> argparse.ArgumentParser:
                         help="run only these tiers (give the tiers they need too); a stored "
                              "result that ran them is current; 'all' runs every tier of a "
                              "cell that names its own (the exploratory matrix)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run N cells at once, each with cores/N threads (fewer where "
+                             "their memory limits do not fit); see compat/parallel.py")
     return parser
 
 
@@ -123,6 +126,9 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
                                   for name in get_engine(c.engine).host_prerequisites}):
             (session.log if ": found" in line else session.warn)(line)
         say_disk(session, matrix, [cell_id, *remaining])
+    if opts.jobs > 1 and position == 1 and remaining:
+        run_in_parallel(session, matrix, [cell_id, *remaining], opts)
+        return
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
@@ -144,6 +150,54 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
             remove_environments(venv, session.log)
     if position == total:
         catch_up_pairs(session, matrix, cell_id)
+
+
+def run_in_parallel(session: nox.Session, matrix: Matrix, ids: list[str],
+                    opts: argparse.Namespace) -> None:
+    """``--jobs N``: this first session runs every selected cell, N at a time
+    (compat.parallel), each in the environment nox would make for it; nox's later
+    sessions of these cells find their results current."""
+    if opts.jobs < 1:
+        session.error("--jobs must be at least 1")
+    cells = [matrix.by_id()[i] for i in ids]
+    plan = parallel.plan(opts.jobs, [c.memory_limit for c in cells])
+    if plan.why:
+        session.warn(plan.why)
+    session.log(f"--jobs {plan.jobs}: {len(cells)} cells, {plan.jobs} at a time, "
+                f"{plan.threads} torch thread(s) each")
+    location = session.virtualenv.location
+    envdir = Path(location).parent if location else REPO / ".nox"
+    runs = []
+    for n, cell in enumerate(cells, 1):
+        engine = get_engine(cell.engine)
+        interpreter = find_python(cell.python)
+        venv = envdir / f"matrix-cell-{_slug(cell.id)}"
+        if interpreter and not (venv / "pyvenv.cfg").exists():
+            make_venv(session.venv_backend, interpreter, venv)
+        if interpreter and not refuse_if_full(session, cell, engine, venv):
+            continue
+        progress = Progress(session.log, cell.id, n, len(cells), [])
+        runs.append(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                            interpreter=interpreter, venv=venv if interpreter else None,
+                            backend=session.venv_backend if interpreter else "none",
+                            progress=progress, force=opts.force,
+                            recreate_venv=_recreator(session.venv_backend, interpreter, venv),
+                            only=chosen_tiers(opts.tiers, cell.tiers), threads=plan.threads))
+
+    def after(run: CellRun) -> None:
+        if run.venv is not None and not run.cell.keep_env:
+            remove_environments(run.venv, session.log)
+
+    parallel.run_cells(runs, plan.jobs, session.log, after=after)
+
+
+def _recreator(backend: str, interpreter: str | None, venv: Path) -> Any:
+    """What recreates a cell's environment when its pins changed (a fresh, empty one)."""
+    def recreate() -> None:
+        shutil.rmtree(venv, ignore_errors=True)
+        if interpreter:
+            make_venv(backend, interpreter, venv)
+    return recreate
 
 
 def is_current(cell: Any, stored: dict[str, Any]) -> bool:

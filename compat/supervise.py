@@ -51,6 +51,20 @@ class Interrupted(KeyboardInterrupt):
 
 
 _stopping: list[int] = []
+#: Set when the harness is stopped while cells run in worker threads (compat.parallel):
+#: signals reach the main thread only, so each worker's ``supervise`` polls this, ends its
+#: command's tree and raises :class:`Interrupted` in its own thread.
+_workers_stop: list[int] = []
+
+
+def stop_workers(signum: int) -> None:
+    """Tell every worker thread's running command to stop (see ``_workers_stop``)."""
+    if not _workers_stop:
+        _workers_stop.append(signum)
+
+
+def workers_may_run() -> None:
+    _workers_stop.clear()
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -161,6 +175,8 @@ def supervise(
             cause, detail, peak = EXITED, "", 0
             next_tick = start + tick_every
             while proc.poll() is None:
+                if _workers_stop and threading.current_thread() is not threading.main_thread():
+                    raise Interrupted(_workers_stop[0])
                 elapsed = time.monotonic() - start
                 rss = _tree_rss(proc.pid, seen)
                 peak = max(peak, rss)

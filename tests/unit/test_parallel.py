@@ -1,0 +1,82 @@
+"""``--jobs N`` (compat.parallel, issue 27): cells run N at a time give the same results as
+one at a time, each cell's torch gets its share of the cores, memory limits lower N, and
+stopping the harness stops every running cell. Real harness, fake engine (its tier tests
+pass, fail, crash or hang as each cell's mode says)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from fake_cells import FAKE, fake_run
+
+from compat import parallel, results
+from compat.supervise import Interrupted
+
+MODES = {"p-pass": "pass", "p-fail": "fail", "p-crash": "segfault", "p-skip": "skip"}
+
+
+def runs(folder: Path, modes: dict[str, str], threads: int | None = None, lines=None) -> list:
+    out = []
+    for cell_id, mode in modes.items():
+        # Each cell its own mode (cells share this process's environment when threaded).
+        engine = replace(FAKE, prepare=lambda _work, m=mode: {"COMPAT_FAKE_MODE": m})
+        run = replace(fake_run(cell_id, folder, (lines or []).append), engine=engine,
+                      threads=threads)
+        out.append(run)
+    return out
+
+
+def verdicts(folder: Path) -> dict[str, dict]:
+    found = {}
+    for cell_id in MODES:
+        result = results.read_result(results.result_path(folder, cell_id))
+        assert result is not None, cell_id
+        found[cell_id] = {"outcome": result["outcome"],
+                          "tiers": {n: (t["status"], t.get("exc_type"))
+                                    for n, t in result["tiers"].items()}}
+    return found
+
+
+def test_results_are_the_same_whatever_the_number_of_jobs(tmp_path):
+    lines: list[str] = []
+    parallel.run_cells(runs(tmp_path / "one", MODES), 1, lines.append)
+    parallel.run_cells(runs(tmp_path / "two", MODES, threads=1, lines=lines), 2, lines.append,
+                       status_every=0.5)
+    one, two = verdicts(tmp_path / "one"), verdicts(tmp_path / "two")
+    assert one == two
+    assert one["p-fail"]["tiers"]["second"] == ("fail", "ValueError")  # the modes took
+    assert one["p-crash"]["tiers"]["second"][0] == "error"
+    assert one["p-pass"]["tiers"]["third"] == ("pass", None)
+    threaded = results.read_result(results.result_path(tmp_path / "two", "p-pass"))
+    assert threaded["environment"]["threads"] == 1
+    assert any(line.startswith("[jobs] running ") for line in lines)  # every running cell
+
+
+def test_memory_limits_lower_the_jobs_and_threads_share_the_cores():
+    gib = 2**30
+    fits = parallel.plan(4, [12 * gib] * 6, cores=2, memory=24 * gib)
+    assert (fits.jobs, fits.threads) == (2, 1) and "lowered to 2" in fits.why
+    big = parallel.plan(4, [12 * gib] * 6, cores=16, memory=128 * gib)
+    assert (big.jobs, big.threads, big.why) == (4, 4, "")
+    few = parallel.plan(8, [None, None], cores=16, memory=128 * gib)
+    assert (few.jobs, few.threads) == (2, 8)  # no more jobs than cells
+
+
+def test_stopping_the_harness_stops_every_running_cell(tmp_path):
+    hang = {"p-hang-a": "hang", "p-hang-b": "hang"}
+    timer = threading.Timer(8.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with pytest.raises(Interrupted):
+            parallel.run_cells(runs(tmp_path, hang), 2, print)
+    finally:
+        timer.cancel()
+    for cell_id in hang:
+        result = results.read_result(results.result_path(tmp_path, cell_id))
+        assert result["outcome"] == "interrupted", cell_id
+        assert result["tiers"]["third"]["status"] == "not-run"
