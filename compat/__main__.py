@@ -1,4 +1,4 @@
-"""Command line: ``xtts-compat doctor|shims|report|here|gate|fanout ...`` (the wheel's
+"""Command line: ``xtts-compat doctor|shims|report|here|gate|fanout|spreads ...`` (the wheel's
 script), or ``python -m compat ...`` in a clone. ``shims`` is ``python -m patches``:
 ``xtts-compat shims install --python PATH`` puts the shims into that environment."""
 
@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"doctor": "compat.doctor", "shims": "patches.__main__",
                 "report": "compat.report", "here": "compat.here", "gate": "compat.gate",
-                "fanout": "compat.fanout"}
+                "fanout": "compat.fanout", "spreads": "compat.spreads"}
     if not argv or argv[0] not in commands:
         print(f"usage: xtts-compat {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2

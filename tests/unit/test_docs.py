@@ -73,7 +73,7 @@ def helper(session: str) -> Callable[[list[str]], object] | None:
     modules = {"gate": "compat.gate", "bisect": "compat.culprit.cli", "kb": "compat.kb",
                "explore": "compat.explore", "doctor": "compat.doctor", "here": "compat.here",
                "report": "compat.report", "shims": "patches.__main__",
-               "fanout": "compat.fanout"}
+               "fanout": "compat.fanout", "spreads": "compat.spreads"}
     if session not in modules:
         return None
     import importlib
