@@ -44,6 +44,23 @@ def requested_tags(argv: list[str]) -> list[str]:
     return [t for t in known.tags if t]
 
 
+def named_sessions(argv: list[str]) -> list[str]:
+    """The sessions nox's command line names with ``-s``/``--session(s)`` (not those a
+    ``-k`` keyword or a ``-t`` tag selects)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-s", "-e", "--session", "--sessions", nargs="*", action="extend",
+                        default=[], dest="sessions")
+    known, _ = parser.parse_known_args(argv[:argv.index("--")] if "--" in argv else argv)
+    return [s for s in known.sessions if s]
+
+
+def asked_by_name(name: str, argv: list[str] | None = None) -> bool:
+    """Whether ``nox -s NAME`` (or ``NAME(...)``) was asked for: a session that rewrites
+    committed files runs only then, never because ``-k kokoro`` also matched it."""
+    named = named_sessions(sys.argv[1:] if argv is None else argv)
+    return any(s == name or s.startswith(f"{name}(") for s in named)
+
+
 def load_or_exit(argv: list[str] | None = None) -> Matrix:
     """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
     engines = {name: engine.distributions for name, engine in all_engines().items()}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from conftest import REPO, nox
 
 if sys.version_info >= (3, 11):
@@ -50,3 +52,20 @@ def test_every_session_the_readme_names_exists():
     named = {name for command in readme_commands()
              for name in command.split("nox -s ", 1)[1].split()}
     assert named and named <= sessions, named - sessions
+
+
+@pytest.mark.parametrize("argv, runs", [
+    (["-s", "golden"], True),
+    (["-s", "golden(engine='kokoro')"], True),
+    (["--sessions", "tests", "golden"], True),
+    (["-s", "matrix", "-k", "kokoro"], False),   # -k also matches golden(engine='kokoro')
+    (["-k", "golden"], False),
+    (["-t", "kokoro"], False),
+    (["-s", "tests", "--", "-s", "golden"], False),  # pytest's own -s after --
+])
+def test_golden_runs_only_when_named_never_through_a_keyword(argv, runs):
+    """`nox -s matrix -k kokoro` ran golden(engine='kokoro') too (nox adds what -k matches)
+    and rewrote the committed golden output; the session now skips unless named."""
+    from compat.nox_cells import asked_by_name
+
+    assert asked_by_name("golden", argv) is runs
