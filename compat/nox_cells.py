@@ -56,7 +56,7 @@ def named_sessions(argv: list[str]) -> list[str]:
 
 def asked_by_name(name: str, argv: list[str] | None = None) -> bool:
     """Whether ``nox -s NAME`` (or ``NAME(...)``) was asked for: a session that rewrites
-    committed files runs only then, never because ``-k kokoro`` also matched it."""
+    committed files runs only then, never because a ``-k`` keyword also matched it."""
     named = named_sessions(sys.argv[1:] if argv is None else argv)
     return any(s == name or s.startswith(f"{name}(") for s in named)
 

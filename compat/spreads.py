@@ -2,10 +2,10 @@
 
 A figure is compared by the bump gate only when its spread on a quiet machine is known:
 a slowdown fails the gate only past both the threshold and that spread. The spreads were
-constants in code (1.07, 1.08, 1.19: nobody could remake them) and Kokoro had none, so
-its figures were never gated (issue 26). This command measures them::
+constants in code (1.07, 1.08, 1.19: nobody could remake them) and one engine had none,
+so its figures were never gated (issue 26). This command measures them::
 
-    python -m compat spreads --engine xtts --python ENV/bin/python [--runs 5]
+    python -m compat spreads --engine NAME --python ENV/bin/python [--runs 5]
 
 It runs the tiers the figures come from in that environment ``runs`` times, one after
 another (``python -m compat here``, installing nothing), and writes, for every *best-of*
