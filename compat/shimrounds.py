@@ -84,10 +84,10 @@ def merge_rounds(rounds: list[Round]) -> dict[str, Any]:
     for name in bare:
         final = dict(last[name])
         final["bare"] = brief(bare[name])
-        if len(rounds) > 1:
+        ran_in = [(shims, tiers[name]) for shims, tiers in rounds
+                  if name in tiers and ran(tiers[name])]
+        if len(rounds) > 1 and ran_in:  # a tier the run left out ran in no round
             final["shimmed"] = brief(last[name])
-            ran_in = [(shims, tiers[name]) for shims, tiers in rounds
-                      if name in tiers and ran(tiers[name])]
             passed = [shims for shims, tier in ran_in if tier["status"] == PASS]
             final["shims"] = passed[0] if passed else ran_in[-1][0]
         merged[name] = final

@@ -80,6 +80,11 @@ def test_a_shim_round_reruns_only_what_the_rounds_before_left_failed_or_blocked(
     assert merged["load"]["shims"] == ["weights_only"]
     assert merged["synth"]["shims"] == ["weights_only", "other"]
     assert merged["synth"]["bare"]["status"] == "not-run"
+    # A partial run (--tiers): a tier left out of every round stays left out, no shims.
+    partial = shimrounds.merge_rounds([([], {**bare, "bench": LEFT_OUT}),
+                                       (["weights_only"], first)])
+    assert partial["bench"]["reason"].startswith("not selected")
+    assert "shims" not in partial["bench"] and "shimmed" not in partial["bench"]
     # A partial run's left-out tiers are never rerun by a shim round.
     assert shimrounds.to_rerun([([], {"import": LEFT_OUT, "load": {"status": "fail"}})]) == [
         "load"]
