@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from packaging.utils import canonicalize_name
 
-from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
+from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier, with_measured_spreads
 
 __all__ = ["Engine", "Figure", "FixtureSpec", "Line", "Tier", "all_engines", "all_lines",
            "engine_of_cell", "get_engine", "line_of", "stack_of", "tier_names", "watched"]
@@ -31,7 +31,7 @@ def all_engines() -> dict[str, Engine]:
     for module in pkgutil.iter_modules(__path__):
         if module.ispkg:
             engine = importlib.import_module(f"{__name__}.{module.name}").ENGINE
-            found[engine.name] = engine
+            found[engine.name] = with_measured_spreads(engine)
     return found
 
 

@@ -64,8 +64,10 @@ class Figure:
     reduce: str = "mean"
     #: The tier it is measured in: a tier run on a busy machine makes its figures busy.
     tier: str = "bench"
-    #: Run-to-run spread (max/min) measured on quiet machines; a figure with a spread is a
-    #: time the gate compares (bigger is slower), failing only beyond threshold and spread.
+    #: Run-to-run spread (max/min) on a quiet machine; a figure with a spread is a time the
+    #: gate compares (bigger is slower), failing only beyond threshold and spread. Never
+    #: written here: ``python -m compat spreads`` measures it into the engine's
+    #: ``spreads.json``, which ``with_measured_spreads`` reads.
     spread: float | None = None
 
 
@@ -169,3 +171,21 @@ class Engine:
             sha.update(path.relative_to(self.tier_dir).as_posix().encode())
             sha.update(path.read_bytes())
         return sha.hexdigest()[:16]
+
+
+def with_measured_spreads(engine: Engine) -> Engine:
+    """``engine`` with each figure's spread from ``spreads.json`` beside it (written by
+    ``python -m compat spreads``); a figure the file does not name has none (not gated)."""
+    import json
+    from dataclasses import replace
+
+    path = engine.tier_dir.parent / "spreads.json"
+    try:
+        measured = json.loads(path.read_text(encoding="utf-8")).get("spreads", {})
+    except FileNotFoundError:
+        measured = {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: unreadable spreads ({exc}); remake it with "
+                         f"`python -m compat spreads --engine {engine.name}`") from None
+    return replace(engine, figures=tuple(replace(f, spread=measured.get(f.name))
+                                         for f in engine.figures))

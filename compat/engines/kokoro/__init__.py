@@ -142,7 +142,6 @@ ENGINE = Engine(
     model_identity=model_identity,
     watched=("misaki", "torch", "transformers", "numpy", "huggingface-hub", "loguru",
              "spacy", "phonemizer-fork", "espeakng-loader", "num2words"),
-    # No spreads: not yet measured on a quiet machine, so the gate compares none of these.
     figures=(
         Figure("load_s", "load time", test="test_bench_load"),
         Figure("load_best_s", "load time", test="test_bench_load", stat="min_s"),
