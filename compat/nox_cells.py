@@ -356,17 +356,23 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
     parser = argparse.ArgumentParser(prog="nox -s fixtures --")
     parser.add_argument("--rebuild", action="store_true", help="build even if cached")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--env", action="store_true",
+                        help="install the builder's environment even when the cached fixture "
+                             "is verified (to build it elsewhere, as the kernel-set test does)")
     opts, _ = parser.parse_known_args(session.posargs)
     spec = get_engine(engine_name).fixture
     assert spec is not None
     folder = spec.folder() if opts.seed is None else spec.folder(opts.seed)
+    verified = False
     if folder.is_dir() and not opts.rebuild:
         try:
             spec.verify(folder)
             session.log(f"fixture {folder}: present and verified (-- --rebuild to rebuild)")
-            return
+            verified = True
         except Exception as exc:  # a bad cache entry is rebuilt, and said so
             session.warn(f"fixture {folder}: {exc}; rebuilding")
+    if verified and not opts.env:
+        return
     if not session.python:
         session.error(f"no Python {spec.reference.python} to build the {engine_name} fixture")
     venv = Path(session.virtualenv.location)
@@ -377,6 +383,8 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
                    log_path=logs / f"{engine_name}-install.log")
     if not inst.ok:
         session.error(f"cannot install the fixture environment:\n{inst.message}")
+    if verified:  # --env: the environment only
+        return
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     args = ["python", "-m", spec.builder, "--out", str(tmp)]

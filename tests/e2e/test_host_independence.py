@@ -78,9 +78,10 @@ def test_fixture_bytes_are_the_same_under_every_cpu_kernel_set(engine, tmp_path)
     golden names, byte for byte."""
     spec = get_engine(engine)
     assert spec.fixture is not None and spec.golden_dir is not None
-    # The fixture environment, and the shared cache the smoke run uses (verified when it
-    # is there, built once when not): each kernel set's build below is the test's own.
-    out = nox("-s", f"fixtures(engine='{engine}')", timeout=1800)
+    # The fixture environment (--env: installed even when the shared cache the smoke run
+    # uses is there and verified; built once when not): each kernel set's build below is
+    # the test's own.
+    out = nox("-s", f"fixtures(engine='{engine}')", "--", "--env", timeout=1800)
     assert out.returncode == 0, out.stderr[-3000:]
     python = str(REPO / ".nox" / f"fixtures-engine-{engine}" / "bin" / "python")
     golden = json.loads((spec.golden_dir(spec.fixture.folder()) / "golden.json").read_text())
