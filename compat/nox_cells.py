@@ -146,6 +146,9 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     if opts.jobs > 1 and position == 1 and remaining:
         run_in_parallel(session, matrix, [cell_id, *remaining], opts)
         return
+    if opts.jobs > 1 and position > 1:  # run by the first session's pool (even with --force)
+        session.log(f"{cell_id}: run in this invocation's --jobs {opts.jobs} pool")
+        return
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
