@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 
 from compat.cellrun import CellRun, run_cell
-from compat.progress import _clock
+from compat.progress import clock
 from compat.supervise import Interrupted, interruptible, stop_workers, workers_may_run
 
 #: Seconds between the lines that name every running cell.
@@ -115,8 +115,8 @@ def running_line(futures: dict[Future[dict[str, Any]], CellRun], pending: set[An
     """One line for every running cell: its phase and time; how many are done and left."""
     now = time.monotonic()
     running = [futures[f] for f in pending if futures[f].cell.id in started]
-    shown = [f"{r.cell.id} ({r.progress._phase or 'starting'}, "
-             f"{_clock(now - started[r.cell.id])})" for r in running]
+    shown = [f"{r.cell.id} ({r.progress.current_phase or 'starting'}, "
+             f"{clock(now - started[r.cell.id])})" for r in running]
     waiting = len(pending) - len(running)
     return (f"[jobs] running {len(running)}: {'; '.join(shown) or '-'}; done {done}/{total}"
             f"{f'; {waiting} waiting' if waiting else ''}")

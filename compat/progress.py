@@ -26,8 +26,13 @@ class Progress:
     def prefix(self) -> str:
         return f"[cell {self.position}/{self.total}] {self.cell_id}"
 
+    @property
+    def current_phase(self) -> str:
+        """The phase running now ('' before the first)."""
+        return self._phase
+
     def elapsed(self) -> str:
-        return _clock(time.monotonic() - self.started)
+        return clock(time.monotonic() - self.started)
 
     def start(self) -> None:
         left = len(self.remaining)
@@ -49,16 +54,16 @@ class Progress:
         self.log(f"{self.prefix}: {name}{suffix} (elapsed {self.elapsed()})")
 
     def tick(self, _seconds: float) -> None:
-        running = _clock(time.monotonic() - self._phase_started)
+        running = clock(time.monotonic() - self._phase_started)
         self.log(f"{self.prefix}: {self._phase} still running ({running}; cell {self.elapsed()})")
 
     def done(self, name: str, status: str, detail: str = "") -> None:
-        took = _clock(time.monotonic() - self._phase_started)
+        took = clock(time.monotonic() - self._phase_started)
         self.log(f"{self.prefix}: {name} {status} in {took}{' - ' + detail if detail else ''}")
 
     def where_time_went(self) -> str:
         self._close_phase()
-        return ", ".join(f"{name} {_clock(seconds)}" for name, seconds in self.phases.items())
+        return ", ".join(f"{name} {clock(seconds)}" for name, seconds in self.phases.items())
 
     def finish(self, summary: str) -> None:
         spent = self.where_time_went()
@@ -67,6 +72,6 @@ class Progress:
             self.log(f"{self.prefix}: time: {spent}")
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"

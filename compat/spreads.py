@@ -29,20 +29,16 @@ from typing import Any
 
 from compat.atomicio import write_json_atomic
 from compat.engines import Engine, Figure, get_engine
+from compat.engines.base import spreads_path
 from compat.machine import machine_info
 
 #: The statistics and reductions that make a best-of figure (the ones worth gating).
 BEST = ("min_s", "min_s_per_audio_s")
-FILE = "spreads.json"
 
 
 def gated(figure: Figure) -> bool:
     """Whether the gate compares ``figure`` once its spread is known: a best-of time."""
     return figure.stat in BEST or (figure.prop is not None and figure.reduce == "min")
-
-
-def spreads_path(engine: Engine) -> Path:
-    return engine.tier_dir.parent / FILE
 
 
 def needed_tiers(engine: Engine) -> list[str]:

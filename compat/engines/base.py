@@ -173,13 +173,18 @@ class Engine:
         return sha.hexdigest()[:16]
 
 
+def spreads_path(engine: Engine) -> Path:
+    """Where ``python -m compat spreads`` writes the engine's spreads, and it reads them."""
+    return engine.tier_dir.parent / "spreads.json"
+
+
 def with_measured_spreads(engine: Engine) -> Engine:
     """``engine`` with each figure's spread from ``spreads.json`` beside it (written by
     ``python -m compat spreads``); a figure the file does not name has none (not gated)."""
     import json
     from dataclasses import replace
 
-    path = engine.tier_dir.parent / "spreads.json"
+    path = spreads_path(engine)
     try:
         measured = json.loads(path.read_text(encoding="utf-8")).get("spreads", {})
     except FileNotFoundError:
