@@ -46,8 +46,8 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox does not put the noxfile's folder there
-from compat import nox_cells
-from compat.supervise import stop_on_signals
+from compat.cli import nox_sessions as nox_cells
+from compat.system.supervise import stop_on_signals
 
 stop_on_signals()  # SIGTERM (timeout, a CI cancel) stops nox as Ctrl-C does: cells included
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -111,7 +111,7 @@ def bisect(session: nox.Session) -> None:
 @nox.session(python=False)
 def kb(session: nox.Session) -> None:
     """The knowledge bases as data (-- check | -- draft CELL [--results DIR])."""
-    from compat import kb as knowledge
+    from compat.cli import kb as knowledge
 
     code = knowledge.main(session.posargs)
     if code:
@@ -121,7 +121,7 @@ def kb(session: nox.Session) -> None:
 @nox.session(python=False)
 def explore(session: nox.Session) -> None:
     """Regenerate matrices/explore.toml from the releases' metadata (-- --regenerate)."""
-    from compat import explore as exploration
+    from compat.plan import explore as exploration
 
     code = exploration.main(session.posargs)
     if code:
@@ -131,7 +131,7 @@ def explore(session: nox.Session) -> None:
 @nox.session(python=False)
 def doctor(session: nox.Session) -> None:
     """What will break in an existing environment (-- --python PATH [--json] [--verify])."""
-    from compat import doctor as run_doctor
+    from compat.cli import doctor as run_doctor
 
     code = run_doctor.main(session.posargs)
     if code:
@@ -141,7 +141,7 @@ def doctor(session: nox.Session) -> None:
 @nox.session(python=False)
 def here(session: nox.Session) -> None:
     """The tiers in an existing environment, installing nothing (-- --python PATH --table)."""
-    from compat import here as run_here
+    from compat.cli import here as run_here
 
     run_here.main(session.posargs)
 
@@ -168,7 +168,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=False)
 def clean(session: nox.Session) -> None:
     """Remove environments and results nothing needs (-- --dry-run to list them first)."""
-    from compat import clean as cleaning
+    from compat.cli import clean as cleaning
 
     cleaning.main(session.posargs)
 

@@ -5,7 +5,7 @@ Scenarios, each on a new virtual environment unless it says reused:
   warm    the cache filled by the cold run
   reused  the warm environment again, pins unchanged (the harness's install stamp)
 
-Runs the harness's own installer (compat.install) on the release-era cell.
+Runs the harness's own installer (compat.env.install) on the release-era cell.
 Prints a table; the figures are data, never assertions. Takes 5-10 minutes.
 
     python benchmarks/env_ready.py [--cell CELL_ID] [--matrix matrices/default.toml]
@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compat.engines import get_engine
-from compat.install import install, uv_executable
-from compat.interpreters import find_python
-from compat.matrix import load_matrix
+from compat.env.install import install, uv_executable
+from compat.plan.matrixfile import load_matrix
+from compat.system.interpreters import find_python
 
 
 def make_venv(backend: str, python: str, path: Path) -> float:

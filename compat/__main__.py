@@ -9,15 +9,15 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"doctor": "compat.doctor", "shims": "patches.__main__",
-                "report": "compat.report", "here": "compat.here", "gate": "compat.gate",
-                "fanout": "compat.fanout", "spreads": "compat.spreads"}
+    commands = {"doctor": "compat.cli.doctor", "shims": "patches.__main__",
+                "report": "compat.report", "here": "compat.cli.here", "gate": "compat.gate",
+                "fanout": "compat.cli.fanout", "spreads": "compat.cli.spreads"}
     if not argv or argv[0] not in commands:
         print(f"usage: xtts-compat {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
     import importlib
 
-    from compat.supervise import Interrupted, stop_on_signals
+    from compat.system.supervise import Interrupted, stop_on_signals
 
     stop_on_signals()  # SIGTERM unwinds like Ctrl-C: what runs beneath is stopped, not orphaned
     try:

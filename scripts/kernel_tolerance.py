@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from compat.machine import kernel_settings  # noqa: E402
+from compat.system.machine import kernel_settings  # noqa: E402
 
 #: The synth tier's golden properties worth a column: (property, column title).
 COLUMNS = {

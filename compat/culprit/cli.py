@@ -22,16 +22,18 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from compat import engines, paths
-from compat.atomicio import write_json_atomic
+from compat import engines
+from compat.cells import Cell, MatrixError, valid_id
 from compat.culprit import explain as kb
-from compat.culprit import releases as index
 from compat.culprit import search
 from compat.culprit.trials import State, TrialError, Trials, needed_tiers, pins_of
-from compat.gate.bumps import cell_from_pins, pins_from_diff, pins_in, requirement_file_pins
 from compat.gate.policy import GateError
-from compat.gate.running import run_cells
-from compat.matrix import Cell, MatrixError, load_matrices, valid_id
+from compat.incell.atomicio import write_json_atomic
+from compat.plan import releases as index
+from compat.plan.bumps import cell_from_pins, pins_from_diff, pins_in, requirement_file_pins
+from compat.plan.matrixfile import load_matrices
+from compat.run.via_nox import run_cells
+from compat.system import paths
 
 OK, NO_BOUNDARY, CANNOT_RUN = 0, 1, 2
 SCHEMA = "xtts-compat/bisect/1"

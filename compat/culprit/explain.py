@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compat import diagnosis
+from compat.cells import Cell
 from compat.culprit.trials import State
-from compat.matrix import Cell
+from compat.result import diagnosis
 
 PATH = re.compile(r"\(?/[^\s'\"]+\)?")
 

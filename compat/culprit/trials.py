@@ -18,10 +18,11 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from compat import engines, results
-from compat.matrix import Cell, cell_id, valid_id
-from compat.status import DIVERGED, NOT_RUN, PASS, REFINED, UNVERIFIED, ran
-from compat.supervise import INTERRUPTED
+from compat import engines
+from compat.cells import Cell, cell_id, valid_id
+from compat.incell.status import DIVERGED, NOT_RUN, PASS, REFINED, UNVERIFIED, ran
+from compat.result import files as results
+from compat.system.supervise import INTERRUPTED
 
 #: The state of a trial that could not be installed: neither good nor bad.
 UNINSTALLABLE = "cannot install"

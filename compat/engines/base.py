@@ -13,8 +13,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from compat.matrix import Cell
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,11 @@ class FixtureSpec:
     """How an engine's canonical fixture is built: once, in the reference cell's
     environment, which also produces the golden output every other cell is compared to."""
 
-    reference: Cell
+    #: The reference cell, as ``compat.cells.Cell``'s keywords (``compat.cells.reference_cell``
+    #: makes the cell: the engines sit below cells and name none), e.g.
+    #: ``dict(id="eng1.0-torch2.5.1-tf4.46.2-py3.11", python="3.11", tts="eng==1.0",
+    #: torch="2.5.1", transformers="4.46.2", engine="eng")``.
+    reference: Mapping[str, Any]
     #: Run as ``python -m <builder> --out DIR --seed N`` inside that environment.
     builder: str
     #: The cached folder, and a check raising an error that names a bad file.
@@ -108,7 +111,7 @@ class Engine:
     #: What a result depends on besides pins and code: which model the tiers load (the
     #: fixture, or a real one the user points at); enters the fingerprint.
     model_identity: Callable[[], Mapping[str, str]] | None = field(default=None, compare=False)
-    #: Host prerequisites (compat.host.KNOWN) and the distributions whose presence in a
+    #: Host prerequisites (compat.env.host.KNOWN) and the distributions whose presence in a
     #: cell makes them needed: probed before the tiers, recorded in the result.
     host_prerequisites: Mapping[str, tuple[str, ...]] = field(default_factory=dict,
                                                               compare=False)
@@ -122,7 +125,7 @@ class Engine:
     golden_properties: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: Variables every tier run of this engine gets (e.g. a tracker turned off).
     cell_env: Mapping[str, str] = field(default_factory=dict, compare=False)
-    #: Artifacts one cell's tiers leave for other cells (compat.artifacts): kind -> the
+    #: Artifacts one cell's tiers leave for other cells (compat.result.artifacts): kind -> the
     #: tier that reads the other cells' (e.g. a fine-tuned checkpoint -> crossload).
     shares: Mapping[str, str] = field(default_factory=dict, compare=False)
 

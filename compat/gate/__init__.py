@@ -18,16 +18,6 @@ through nox), ``output`` (tables, exit codes), ``cli`` (the commands).
 from __future__ import annotations
 
 from compat.gate.baseline import BASELINE, BASELINE_SCHEMA, read_baseline, update_baseline
-from compat.gate.bumps import (
-                               REQUIREMENT_FILES,
-                               bump,
-                               cell_from_pins,
-                               cell_table,
-                               distinguished,
-                               pins_from_diff,
-                               pins_in,
-                               watched,
-)
 from compat.gate.cli import confirmed_slowdowns, main, parser
 from compat.gate.output import CANNOT_RUN, OK, REGRESSION, publish, render
 from compat.gate.policy import (
@@ -41,7 +31,17 @@ from compat.gate.policy import (
                                fastest,
                                slowdowns,
 )
-from compat.gate.running import run_cells
+from compat.plan.bumps import (
+                               REQUIREMENT_FILES,
+                               bump,
+                               cell_from_pins,
+                               cell_table,
+                               distinguished,
+                               pins_from_diff,
+                               pins_in,
+                               watched,
+)
+from compat.run.via_nox import run_cells
 
 __all__ = [
                                "BASELINE",

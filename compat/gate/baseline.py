@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compat import results
-from compat.atomicio import write_json_atomic
 from compat.engines import get_engine
 from compat.gate.policy import GateError, expectation
-from compat.paths import BASELINE
+from compat.incell.atomicio import write_json_atomic
 from compat.report.model import INTERRUPTED
+from compat.result import files as results
+from compat.system.paths import BASELINE
 
 __all__ = ["BASELINE", "BASELINE_SCHEMA", "fill_baseline", "read_baseline", "update_baseline"]
 
@@ -88,7 +88,7 @@ def fill_baseline(path: Path, entries: list[dict[str, Any]], matrix: str
 
 def gaps(baseline: dict[str, Any], cells: list[Any]) -> dict[str, list[str]]:
     """{cell id: the tiers it declares that the baseline has no expectation for} (every
-    tier when the cell is missing), for the cells given (``compat.matrix.Cell``)."""
+    tier when the cell is missing), for the cells given (``compat.cells.Cell``)."""
     out = {}
     for cell in cells:
         declared = [t.name for t in get_engine(cell.engine).tiers

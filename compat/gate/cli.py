@@ -9,9 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from compat import paths
+from compat.cells import Cell, MatrixError
 from compat.engines import get_engine
-from compat.gate import bumps
 from compat.gate.baseline import (
     BASELINE,
     fill_baseline,
@@ -19,7 +18,6 @@ from compat.gate.baseline import (
     read_baseline,
     update_baseline,
 )
-from compat.gate.bumps import bump, cell_from_pins, distinguished, pins_from_diff
 from compat.gate.output import CANNOT_RUN, OK, _undecided, busy_note, publish, render
 from compat.gate.policy import (
     CONFIRM_TIERS,
@@ -30,12 +28,15 @@ from compat.gate.policy import (
     fastest,
     slowdowns,
 )
-from compat.gate.running import run_cells
-from compat.matrix import Cell, MatrixError, load_matrices
-from compat.paths import REPO
+from compat.plan import bumps
+from compat.plan.bumps import bump, cell_from_pins, distinguished, pins_from_diff
+from compat.plan.matrixfile import load_matrices
 from compat.report.collect import collect
 from compat.report.model import INTERRUPTED, STALE, build
-from compat.supervise import run_stopping_child
+from compat.run.via_nox import run_cells
+from compat.system import paths
+from compat.system.paths import REPO
+from compat.system.supervise import run_stopping_child
 
 
 def _report_entries(results_dir: Path, cells: list[Cell] | None) -> list[dict[str, Any]]:

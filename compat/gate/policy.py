@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compat import diagnosis, engines
+from compat import engines
 from compat.engines import Figure
 from compat.report import pairs
 from compat.report.model import TIERS, first_line
+from compat.result import diagnosis
 
 #: Tiers about pairs of cells: compared pair by pair, not by their status.
 PAIR_TIERS = tuple(dict.fromkeys(
@@ -163,7 +164,7 @@ def compare(cell: str, expected: dict[str, Any], entry: dict[str, Any]) -> list[
 
 
 def _worse(was: str, now: str) -> bool:
-    from compat.status import VERDICTS
+    from compat.incell.status import VERDICTS
 
     return (now not in VERDICTS or was not in VERDICTS
             or VERDICTS.index(now) > VERDICTS.index(was))

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from compat import paths as folders
-from compat.atomicio import write_json_atomic, write_text_atomic
+from compat.incell.atomicio import write_json_atomic, write_text_atomic
 from compat.report import heatmap, html, junit, markdown
 from compat.report.collect import collect
 from compat.report.model import build
+from compat.system import paths as folders
 
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 NAMES = {"json": "compat-report.json", "md": "compat-report.md", "html": "compat-report.html",

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compat.machine import machine_key
-from compat.results import SCHEMA
-from compat.status import STATUSES
+from compat.incell.status import STATUSES
+from compat.result.files import SCHEMA
+from compat.system.machine import machine_key
 
 REQUIRED = ("cell", "machine", "tiers", "started_at")
 

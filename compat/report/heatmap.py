@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from compat import engines
-from compat.atomicio import write_bytes_atomic
+from compat.incell.atomicio import write_bytes_atomic
+from compat.incell.status import VERDICT_WORDS
 from compat.report.model import _version
-from compat.status import VERDICT_WORDS
 
 #: Panels (engine releases) in one row of the heatmap before it wraps.
 PER_ROW = 6

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from compat import engines
+from compat.incell.status import DISPLAY, VERDICT_CLASS
 from compat.report import pairs
 from compat.report.model import first_line, short_cause, unclassified
-from compat.status import DISPLAY, VERDICT_CLASS
 
 
 def _view(item: dict[str, Any]) -> dict[str, Any]:

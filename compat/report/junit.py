@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from compat.atomicio import write_text_atomic
+from compat.incell.atomicio import write_text_atomic
 from compat.report.collect import Loaded
 
 

@@ -7,10 +7,10 @@ import re
 from typing import Any
 
 from compat import engines
-from compat.load import BUSY_SHARE
+from compat.incell.status import MARK, VERDICT_MARK
 from compat.report import model, pairs
 from compat.report.model import LINES, first_line, short_cause
-from compat.status import MARK, VERDICT_MARK
+from compat.system.load import BUSY_SHARE
 
 VERDICT = VERDICT_MARK
 

@@ -11,12 +11,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from compat import diagnosis, engines, host, results
+from compat import engines
 from compat.engines import Engine
-from compat.machine import machine_key
+from compat.env import host
+from compat.incell.status import DISPLAY, FAILED, INTERRUPTED, STALE, UNJUDGED, VERDICTS
 from compat.report import pairs
 from compat.report.collect import Collection
-from compat.status import DISPLAY, FAILED, INTERRUPTED, STALE, UNJUDGED, VERDICTS
+from compat.result import diagnosis
+from compat.result import files as results
+from compat.system.machine import machine_key
 
 SCHEMA = "xtts-compat/report/1"
 #: Every engine's tiers, in run order (each engine's result has its own subset).
@@ -395,7 +398,7 @@ def build(collection: Collection, generated_at: str | None = None,
 
 
 def _known_cells() -> dict[str, list[Any]]:
-    from compat.clean import known_cells
+    from compat.cli.clean import known_cells
 
     return known_cells()
 
@@ -403,7 +406,7 @@ def _known_cells() -> dict[str, list[Any]]:
 def _staleness(cells: list[Any], data: dict[str, Any]) -> str | None:
     """Why a result stands for none of the matrix cells of its id (None when one, or when
     its id is no matrix cell's: a ``here`` run, a bump gate's cell, a fake)."""
-    from compat.fingerprint import staleness
+    from compat.result.fingerprint import staleness
 
     if not cells:
         return None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from compat.engines import get_engine
-from compat.machine import kernel_settings
+from compat.system.machine import kernel_settings
 from conftest import RELEASE_ERA, REPO, TORCH26, load, nox
 from fixtures import store
 from fixtures.manifest import describe

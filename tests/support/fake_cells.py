@@ -9,11 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from compat.cellrun import CellRun
+from compat.cells import Cell
 from compat.engines import Engine, Line, Tier
-from compat.install import InstallResult
-from compat.matrix import Cell
-from compat.progress import Progress
+from compat.env.install import InstallResult
+from compat.run.cell import CellRun
+from compat.system.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ FAKE = Engine(
     tiers=(Tier("first"), Tier("second", needs=("first",)), Tier("third", needs=("second",))),
     tier_dir=REPO / "tests" / "support" / "fake_tiers",
     # The mode reaches the cell as an engine's prepared variables do (the caller's own
-    # COMPAT_* variables never reach a cell: compat.cellenv).
+    # COMPAT_* variables never reach a cell: compat.env.cellenv).
     prepare=lambda work_dir: {"COMPAT_FAKE_MODE": os.environ.get("COMPAT_FAKE_MODE", "pass")},
 )
 

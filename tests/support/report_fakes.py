@@ -71,7 +71,7 @@ def fake_result(cell_id: str, *, tts: str = "TTS==0.22.0", torch: str = "2.1.2",
 
 @functools.lru_cache(maxsize=1)
 def _known() -> dict[str, list[Any]]:
-    from compat.clean import known_cells
+    from compat.cli.clean import known_cells
 
     return known_cells()
 
@@ -80,9 +80,9 @@ def made_current(result: dict[str, Any], cell: Any = None) -> dict[str, Any]:
     """A fake made as a run of its cell (``cell``, else the repository's matrix cell of
     its id) now would be: requirements, fingerprint and tier digests (the report and the
     gate call any other one stale)."""
-    from compat.cellrun import with_golden
     from compat.engines import get_engine
-    from compat.fingerprint import current_fingerprint, tier_digests
+    from compat.result.fingerprint import current_fingerprint, tier_digests
+    from compat.run.cell import with_golden
 
     if cell is None:
         cells = _known().get(result["cell"]["id"])

@@ -5,9 +5,9 @@ the gate went blind to what it lacked). Filled with
 
 from __future__ import annotations
 
-from compat import paths
 from compat.gate.baseline import BASELINE, gaps, read_baseline
-from compat.matrix import load_matrices
+from compat.plan.matrixfile import load_matrices
+from compat.system import paths
 
 
 def test_the_committed_baseline_covers_every_cell_and_every_declared_tier():

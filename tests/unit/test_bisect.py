@@ -11,10 +11,13 @@ import re
 import pytest
 from packaging.version import Version
 
-from compat import diagnosis, engines, results
-from compat.culprit import cli, explain, releases, search, trials
+from compat import engines
+from compat.cells import Cell
+from compat.culprit import cli, explain, search, trials
 from compat.engines import Engine, Line, Tier
-from compat.matrix import Cell
+from compat.plan import releases
+from compat.result import diagnosis
+from compat.result import files as results
 from conftest import REPO
 
 # -- searches ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 import patches
-from compat import diagnosis
+from compat.result import diagnosis
 from patches import _versions, torchaudio_io
 
 TTS_LINES = [("TTS", v) for v in ("0.21.3", "0.22.0")] + [
@@ -36,7 +36,7 @@ def kb_says(shim: str, versions: dict) -> bool:
 def shim_says(shim: str, versions: dict, monkeypatch) -> bool:
     monkeypatch.setattr(_versions, "version", lambda d: _versions.Version(versions[d])
                         if versions.get(d) else None)
-    # torchcodec present is taken as usable here (FFmpeg is the host's, see compat.host)
+    # torchcodec present is taken as usable here (FFmpeg is the host's, see compat.env.host)
     monkeypatch.setattr(torchaudio_io, "codec_usable", lambda: bool(versions["torchcodec"]))
     return bool(patches.SHIMS[shim].applies())
 

@@ -15,10 +15,11 @@ import pytest
 from fake_cells import fake_run
 from report_fakes import fake_result, write
 
-from compat import gate, load
-from compat.cellrun import run_cell
+from compat import gate
 from compat.report import markdown
 from compat.report.model import entry
+from compat.run.cell import run_cell
+from compat.system import load
 
 
 @contextlib.contextmanager

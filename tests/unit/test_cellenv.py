@@ -3,8 +3,8 @@ and named, or passed on purpose (COMPAT_PASS_ENV) into the fingerprint."""
 
 from __future__ import annotations
 
-from compat import cellenv
-from compat.fingerprint import fingerprint
+from compat.env import cellenv
+from compat.result.fingerprint import fingerprint
 
 SHELL = {"PATH": "/usr/bin", "HOME": "/root", "LANG": "C.UTF-8", "LC_ALL": "C",
          "CUDA_VISIBLE_DEVICES": "0", "COMPAT_MATRIX": "m.toml", "OPENBLAS_CORETYPE": "x",

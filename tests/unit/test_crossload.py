@@ -1,5 +1,5 @@
 """Checkpoints across stacks, the harness side: which artifacts a cell is offered
-(compat.artifacts), how a crossload test becomes a pair verdict (compat.report.pairs),
+(compat.result.artifacts), how a crossload test becomes a pair verdict (compat.report.pairs),
 the grid in every format, and the gate's reading of a pair that stops loading. The tier
 itself runs in real cells (tests/e2e/test_nox_e2e.py and the default matrix)."""
 
@@ -10,11 +10,12 @@ from pathlib import Path
 
 from report_fakes import fake_result, write
 
-from compat import artifacts, report
+from compat import report
 from compat.engines import get_engine
 from compat.gate.policy import compare, expectation
 from compat.report import markdown, model, pairs
 from compat.report.collect import collect
+from compat.result import artifacts
 
 OLD, NEW, MID = ("tts0.22.0-torch2.1.2-tf4.35.2-py3.11", "coqui0.28.0-torch2.9.1-tf4.57.3-py3.11",
                  "tts0.22.0-torch2.6.0-tf4.46.2-py3.11")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import patches
-from compat import diagnosis
+from compat.result import diagnosis
 
 #: (exception type, verbatim message, the entry it must map to). The messages are copied
 #: from the default matrix's results and from the upstream threads the entries cite.
@@ -96,7 +96,7 @@ VERBATIM = [
 @pytest.mark.parametrize(("exc_type", "message", "entry"), VERBATIM,
                          ids=[v[2] + f"-{i}" for i, v in enumerate(VERBATIM)])
 def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
-    from compat import kb
+    from compat.cli import kb
 
     shown_by = next(e.shown_by for e in diagnosis.load() if e.id == entry)
     cells = kb.matrix_cells()
@@ -106,7 +106,7 @@ def test_verbatim_messages_map_to_their_entry(exc_type, message, entry):
 
 
 def test_every_entry_is_exercised_and_its_own_error_classifies_to_it():
-    from compat import kb
+    from compat.cli import kb
 
     assert {v[2] for v in VERBATIM} == {e.id for e in diagnosis.load()}
     cells = kb.matrix_cells()

@@ -7,7 +7,8 @@ import json
 
 from report_fakes import fake_result, write
 
-from compat import clean, disk, install
+from compat.cli import clean
+from compat.env import disk, install
 
 RELEASE = "tts0.22.0-torch2.1.2-tf4.35.2-py3.11"
 BUMP = "tts0.22.0-torch2.1.2-tf4.57.1-py3.11"  # a bump gate's cell: in no matrix file
@@ -79,9 +80,9 @@ def test_clean_removes_what_no_matrix_needs_and_keeps_the_rest(tmp_path, monkeyp
 def test_a_disk_that_fills_mid_install_is_no_verdict_and_is_retried(tmp_path, monkeypatch):
     from test_isolation import make_run
 
-    from compat.cellrun import run_cell
-    from compat.install import InstallResult
-    from compat.status import INTERRUPTED
+    from compat.env.install import InstallResult
+    from compat.incell.status import INTERRUPTED
+    from compat.run.cell import run_cell
 
     def full(venv, backend, reqs, options, **_):
         return InstallResult(False, False, 3.0, backend, ["uv", "pip", "install"],

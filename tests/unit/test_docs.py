@@ -66,14 +66,14 @@ def _help(main: Callable[[list[str]], object], args: list[str]) -> str:
 def helper(session: str) -> Callable[[list[str]], object] | None:
     """The parser behind a session's ``--`` options or an ``xtts-compat`` subcommand."""
     import compat.__main__ as cli
-    from compat import nox_cells
+    from compat.cli import nox_sessions as nox_cells
 
     if session == "matrix":
         return lambda argv: nox_cells.matrix_parser().parse_args(argv)
-    modules = {"gate": "compat.gate", "bisect": "compat.culprit.cli", "kb": "compat.kb",
-               "explore": "compat.explore", "doctor": "compat.doctor", "here": "compat.here",
+    modules = {"gate": "compat.gate", "bisect": "compat.culprit.cli", "kb": "compat.cli.kb",
+               "explore": "compat.plan.explore", "doctor": "compat.cli.doctor", "here": "compat.cli.here",
                "report": "compat.report", "shims": "patches.__main__",
-               "fanout": "compat.fanout", "spreads": "compat.spreads"}
+               "fanout": "compat.cli.fanout", "spreads": "compat.cli.spreads"}
     if session not in modules:
         return None
     import importlib

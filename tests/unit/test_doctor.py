@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from compat import doctor, engines
+from compat import engines
+from compat.cli import doctor
 from conftest import RELEASE_ERA, REPO, SEED_BROKEN, load
 
 

@@ -66,6 +66,6 @@ def test_every_session_the_readme_names_exists():
 def test_golden_runs_only_when_named_never_through_a_keyword(argv, runs):
     """`nox -s matrix -k kokoro` ran golden(engine='kokoro') too (nox adds what -k matches)
     and rewrote the committed golden output; the session now skips unless named."""
-    from compat.nox_cells import asked_by_name
+    from compat.cli.nox_sessions import asked_by_name
 
     assert asked_by_name("golden", argv) is runs

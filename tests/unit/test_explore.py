@@ -3,8 +3,8 @@ file it writes (a valid matrix, ids that keep extras apart, refusals named)."""
 
 from __future__ import annotations
 
-from compat import explore
-from compat.matrix import load_matrices
+from compat.plan import explore
+from compat.plan.matrixfile import load_matrices
 
 FORK = explore.ReleaseMeta("coqui-tts", "0.27.5", ">=3.10,<3.15", ("codec", "dev", "ja"))
 ORIGINAL = explore.ReleaseMeta("TTS", "0.22.0", ">=3.9.0,<3.12")
@@ -60,8 +60,8 @@ def test_the_explored_lines_are_the_engines_declarations():
 
 def test_the_exploratory_file_joins_the_selection_only_when_its_tag_is_asked(tmp_path,
                                                                               monkeypatch):
-    from compat import paths
-    from compat.nox_cells import requested_tags
+    from compat.cli.nox_sessions import requested_tags
+    from compat.system import paths
 
     (tmp_path / "default.toml").write_text(
         '[[cell]]\npython = "3.11"\ntts = "TTS==0.22.0"\ntorch = "2.1.2"\n'
@@ -83,7 +83,7 @@ def test_the_exploratory_file_joins_the_selection_only_when_its_tag_is_asked(tmp
 
 
 def test_a_one_off_cells_environments_are_removed_after_its_result(tmp_path, monkeypatch):
-    from compat import install
+    from compat.env import install
 
     pruned = []
     monkeypatch.setattr(install, "prune_cache", lambda: pruned.append(True))
@@ -98,7 +98,7 @@ def test_a_one_off_cells_environments_are_removed_after_its_result(tmp_path, mon
 
 
 def test_an_exploratory_cell_runs_its_deciding_tiers_unless_asked_for_others():
-    from compat.nox_cells import chosen_tiers
+    from compat.cli.nox_sessions import chosen_tiers
 
     own = explore.DECIDING_TIERS
     assert chosen_tiers("", own) == ("import", "load", "synth")
@@ -123,7 +123,7 @@ def test_a_regeneration_that_stopped_resumes_from_the_days_answers(tmp_path, mon
 def test_the_checked_in_exploratory_matrix_is_what_the_generator_writes():
     """matrices/explore.toml is generated, kept in the repository: a valid matrix whose
     cells are the explored lines' releases, run cheaply and without keeping environments."""
-    from compat import paths
+    from compat.system import paths
 
     path = paths.MATRICES / "explore.toml"
     text = path.read_text()

@@ -13,7 +13,8 @@ import pytest
 from report_fakes import fake_result, write
 
 from compat import gate
-from compat.matrix import Cell, load_matrix
+from compat.cells import Cell
+from compat.plan.matrixfile import load_matrix
 from compat.report.model import entry
 from conftest import RELEASE_ERA, REPO, nox
 

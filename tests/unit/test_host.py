@@ -6,7 +6,8 @@ from __future__ import annotations
 from report_fakes import fake_result, write
 from test_gate import fake_matrix, matrix_cells
 
-from compat import gate, host
+from compat import gate
+from compat.env import host
 from compat.report.markdown import tier_cell
 from compat.report.model import entry
 

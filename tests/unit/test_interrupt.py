@@ -21,10 +21,11 @@ import pytest
 from fake_cells import fake_run
 from report_fakes import fake_result, write
 
-from compat import gate, report, supervise
-from compat.cellrun import run_cell
-from compat.matrix import load_matrix
-from compat.results import read_result, result_path
+from compat import gate, report
+from compat.plan.matrixfile import load_matrix
+from compat.result.files import read_result, result_path
+from compat.run.cell import run_cell
+from compat.system import supervise
 from conftest import REPO
 
 NOXFILE = REPO / "tests" / "support" / "fake_nox" / "noxfile.py"
@@ -126,7 +127,7 @@ def test_an_interrupted_result_is_not_current(tmp_path, monkeypatch):
 STOPPABLE = """
 import signal, sys, time
 from pathlib import Path
-from compat.supervise import run_stopping_child, stop_on_signals
+from compat.system.supervise import run_stopping_child, stop_on_signals
 stop_on_signals()
 child = ("import signal, sys, time; from pathlib import Path\\n"
          "def stop(*_):\\n"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from fake_cells import FAKE, fake_install
 
-from compat.cellrun import CellRun, run_cell
-from compat.install import InstallResult
-from compat.matrix import Cell
-from compat.progress import Progress
-from compat.results import read_result, result_path
+from compat.cells import Cell
+from compat.env.install import InstallResult
+from compat.result.files import read_result, result_path
+from compat.run.cell import CellRun, run_cell
+from compat.system.progress import Progress
 from conftest import REPO
 
 
@@ -165,7 +165,7 @@ def test_tier_runs_are_offline(tmp_path, monkeypatch, guarded):
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
            "COMPAT_ALLOW_NETWORK": "0" if guarded else "1",
            "COMPAT_TIER_PLAN": json.dumps([{"name": "net"}])}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "compat.tierplugin",
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "compat.incell.tierplugin",
                           "-p", "no:cacheprovider", "-c", str(REPO / "compat/engines/tiers.ini"),
                           str(tmp_path / "test_net.py")], env=env, capture_output=True,
                          text=True, cwd=tmp_path)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from report_fakes import fake_result
 
-from compat import diagnosis, kb, results
-from compat.tomlcompat import tomllib
+from compat.cli import kb
+from compat.result import diagnosis
+from compat.result import files as results
+from compat.system.tomlcompat import tomllib
 
 UNKNOWN = ("RuntimeError", "expected scalar type Half but found Float "
            "(/venv/lib/python3.11/site-packages/TTS/tts/layers/xtts/gpt.py:412)")

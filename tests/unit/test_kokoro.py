@@ -12,9 +12,11 @@ import sys
 
 import pytest
 
-from compat import doctor, engines, gate, paths
-from compat.matrix import load_matrices, load_matrix
-from compat.stack import cell_from_versions
+from compat import engines, gate
+from compat.cli import doctor
+from compat.plan.matrixfile import load_matrices, load_matrix
+from compat.plan.stack import cell_from_versions
+from compat.system import paths
 from conftest import REPO, load, nox
 
 KOKORO_MATRIX = REPO / "matrices" / "kokoro.toml"
@@ -27,7 +29,7 @@ def test_kokoro_cells_are_kokoro_cells_named_by_the_engine():
     matrix = load_matrix(KOKORO_MATRIX, ENGINES)
     assert {c.engine for c in matrix.cells} == {"kokoro"}
     assert REFERENCE in matrix.by_id() and NUMPY2_OLD_TORCH in matrix.by_id()
-    assert engines.get_engine("kokoro").fixture.reference.id == REFERENCE
+    assert engines.get_engine("kokoro").fixture.reference["id"] == REFERENCE
 
 
 def test_the_default_selection_has_both_engines_and_not_the_smoke_subset():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from compat.cells import MatrixError, cell_id
 from compat.engines import all_engines
-from compat.matrix import MatrixError, cell_id, load_matrix, parse_size
+from compat.plan.matrixfile import load_matrix, parse_size
 from conftest import REPO
 
 ENGINES = {name: e.distributions for name, e in all_engines().items()}
@@ -28,7 +29,7 @@ def test_explicit_cell_gets_readable_id_and_requirements(write_toml):
 
 
 def test_fork_id_and_extras():
-    from compat.matrix import Cell
+    from compat.cells import Cell
 
     cell = Cell(id="", python="3.12", tts="coqui-tts[codec]==0.28.0", torch="2.9.1",
                 transformers="5.23.0")

@@ -1,4 +1,4 @@
-"""``--jobs N`` (compat.parallel, issue 27): cells run N at a time give the same results as
+"""``--jobs N`` (compat.run.parallel, issue 27): cells run N at a time give the same results as
 one at a time, each cell's torch gets its share of the cores, memory limits lower N, and
 stopping the harness stops every running cell. Real harness, fake engine (its tier tests
 pass, fail, crash or hang as each cell's mode says)."""
@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from fake_cells import FAKE, fake_run
 
-from compat import parallel, results
-from compat.supervise import Interrupted
+from compat.result import files as results
+from compat.run import parallel
+from compat.system.supervise import Interrupted
 
 MODES = {"p-pass": "pass", "p-fail": "fail", "p-crash": "segfault", "p-skip": "skip"}
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from fake_cells import FAKE
 
-from compat import benchfigures, crash, shimrounds
-from compat.supervise import EXITED, Outcome
+from compat.result import benchfigures, crash
+from compat.run import shimrounds
+from compat.system.supervise import EXITED, Outcome
 
 
 def outcome(cause: str = EXITED, returncode: int | None = 0, tail: str = "") -> Outcome:
@@ -125,7 +126,7 @@ def test_bench_shaping_keeps_stats_extra_info_and_recorded_timings():
 
 def test_a_cell_says_where_its_time_went(monkeypatch):
     """Issue 27: a cell printed its phases as they began, never a summary of their cost."""
-    from compat import progress as progress_mod
+    from compat.system import progress as progress_mod
 
     now = [0.0]
     monkeypatch.setattr(progress_mod.time, "monotonic", lambda: now[0])

@@ -11,11 +11,12 @@ from pathlib import Path
 from report_fakes import fake_result
 from test_isolation import make_run
 
-from compat import gate, repair
-from compat.cellrun import run_cell
-from compat.install import InstallResult
+from compat import gate
+from compat.env.install import InstallResult
 from compat.report.markdown import verdict_cell
 from compat.report.model import entry
+from compat.run import repair
+from compat.run.cell import run_cell
 
 SIX = {"status": "fail", "exc_type": "ModuleNotFoundError",
        "message": "No module named 'six'"}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from fake_cells import FAKE, fake_install
 
-from compat.cellrun import CellRun, run_cell
-from compat.fingerprint import changed_tiers, tier_digests
-from compat.matrix import Cell
-from compat.progress import Progress
+from compat.cells import Cell
+from compat.result.fingerprint import changed_tiers, tier_digests
+from compat.run.cell import CellRun, run_cell
+from compat.system.progress import Progress
 
 TIER_TEST = '''import pytest
 
@@ -96,7 +96,7 @@ def test_a_changed_tier_whose_needs_failed_bare_reruns_with_them():
     """A tier run alone takes its needs as given: where one failed bare (and passed only
     with shims or a repair), the whole chain reruns, so the bare round fails where it did
     and the shim and repair rounds go as they did."""
-    from compat.cellrun import with_failed_needs
+    from compat.run.cell import with_failed_needs
 
     shimmed = {"status": "pass", "bare": {"status": "fail"}}
     stored = {"tiers": {"first": {"status": "pass"}, "second": shimmed,

@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from compat import atomicio
-from compat.fingerprint import fingerprint
-from compat.install import install_command, install_key, is_ready, resolver_message
-from compat.matrix import InstallOptions
-from compat.results import read_result, result_path, tier_status, write_result
+from compat.cells import InstallOptions
+from compat.env.install import install_command, install_key, is_ready, resolver_message
+from compat.incell import atomicio
+from compat.result.files import read_result, result_path, tier_status, write_result
+from compat.result.fingerprint import fingerprint
 
 BASE = dict(requirements=["TTS==0.22.0", "torch==2.1.2"], install_options={},
             python_version="3.11.7", platform_tag="linux-x86_64", suite_digest="abc",
@@ -131,7 +131,7 @@ def test_files_written_atomically_follow_the_users_umask(tmp_path):
     import os
     import stat
 
-    import compat.atomicio as atomicio
+    import compat.incell.atomicio as atomicio
 
     old = os.umask(0o022)
     try:

@@ -198,7 +198,7 @@ def test_blunt_workarounds_run_every_payload(cell_python, tmp_path, how):
 def newest_torch(tmp_path_factory):
     """A venv with the newest torch uv resolves from PyPI (and packaging, which the shims
     import, as every TTS environment has it)."""
-    from compat.install import uv_executable
+    from compat.env.install import uv_executable
 
     uv = uv_executable()
     assert uv, "uv is not installed"

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import patches
-from compat import diagnosis
+from compat.result import diagnosis
 from conftest import RELEASE_ERA, REPO, load
 
 

@@ -1,4 +1,4 @@
-"""Spreads are measured by a command (compat.spreads), for every engine, and the engines
+"""Spreads are measured by a command (compat.cli.spreads), for every engine, and the engines
 read them from the file it writes (issue 26: three constants in code nobody could remake,
 and none for Kokoro, whose figures were therefore never gated)."""
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from compat import spreads
+from compat.cli import spreads
 from compat.engines import all_engines, get_engine
 from compat.gate.policy import compared_figures
 

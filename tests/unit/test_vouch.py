@@ -250,7 +250,7 @@ def test_results_of_several_machines_are_judged_each(tmp_path, capsys):
 
 def test_kb_draft_names_a_malformed_result_without_a_traceback(tmp_path, capsys):
     """Failed before issue 26: `kb draft` on a result whose tiers were a string crashed."""
-    from compat import kb
+    from compat.cli import kb
 
     write(tmp_path, {**fake_result("c"), "tiers": "import,load"})
     assert kb.main(["draft", "c", "--results", str(tmp_path)]) == 2
@@ -266,7 +266,7 @@ def test_the_committed_baseline_fails_a_release_era_longform_failure(tmp_path, c
     tier missing from it: a release-era result whose longform tier failed passed. The
     release-era entry now expects longform to pass (measured twice on 2026-12-03: the
     golden run and CI's smoke run); a failing one is a regression naming longform."""
-    from compat.clean import known_cells
+    from compat.cli.clean import known_cells
 
     cell = known_cells()[RELEASE_ERA][0]
     result = fake_result(RELEASE_ERA)
@@ -285,8 +285,8 @@ def test_a_kokoro_result_the_committed_baseline_does_not_name_cannot_be_judged(t
     """Before issue 26 a cell missing from the baseline was a note and exit 0: no Kokoro
     cell was in the committed baseline, so every Kokoro failure passed the gate. The
     committed baseline names them now: a copy of it without the Kokoro cells stands in."""
-    from compat.clean import known_cells
-    from compat.paths import BASELINE
+    from compat.cli.clean import known_cells
+    from compat.system.paths import BASELINE
 
     data = json.loads(BASELINE.read_text())
     data["cells"] = {k: v for k, v in data["cells"].items() if not k.startswith("kokoro")}

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
-from compat.matrix import Cell
 from fixtures import store
 from fixtures.build_kokoro import CHECKPOINT, VOICES, canonical_dir
 from fixtures.manifest import FixtureError, sha256, verify
@@ -39,7 +38,7 @@ MODEL_FILES = ("config.json", CHECKPOINT)
 #: The canonical fixture is built, and the golden output made, on the newest release
 #: with the stack it was measured on.
 FIXTURE = FixtureSpec(
-    reference=Cell(id="kokoro0.9.4-torch2.9.1-tf5.24.0-py3.11", python="3.11",
+    reference=dict(id="kokoro0.9.4-torch2.9.1-tf5.24.0-py3.11", python="3.11",
                    tts="kokoro==0.9.4", torch="2.9.1", transformers="5.24.0",
                    pins=(("numpy", "2.4.6"), ("misaki", "0.9.4")), engine="kokoro",
                    tags=("kokoro", "golden"),

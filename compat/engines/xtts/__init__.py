@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
-from compat.matrix import Cell
 from fixtures import store
 from fixtures.manifest import FixtureError, sha256, verify
 
@@ -16,7 +15,7 @@ GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
 #: The canonical fixture is built where the released checkpoint's classes live at the
 #: release's module paths: the release-era stack of the original line.
 FIXTURE = FixtureSpec(
-    reference=Cell(id="tts0.22.0-torch2.1.2-tf4.35.2-py3.11", python="3.11", tts="TTS==0.22.0",
+    reference=dict(id="tts0.22.0-torch2.1.2-tf4.35.2-py3.11", python="3.11", tts="TTS==0.22.0",
                    torch="2.1.2", transformers="4.35.2", pins=(("torchaudio", "2.1.2"),),
                    engine="xtts", source="compat/engines/xtts (the reference cell)"),
     builder="fixtures.build_xtts",

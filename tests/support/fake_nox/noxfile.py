@@ -17,9 +17,9 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
 from fake_cells import fake_run  # noqa: E402
 
-from compat import nox_cells  # noqa: E402
-from compat.cellrun import run_cell  # noqa: E402
-from compat.supervise import stop_on_signals  # noqa: E402
+from compat.cli import nox_sessions as nox_cells  # noqa: E402
+from compat.run.cell import run_cell  # noqa: E402
+from compat.system.supervise import stop_on_signals  # noqa: E402
 
 stop_on_signals()
 CELLS: dict[str, str] = json.loads(os.environ.get("COMPAT_FAKE_CELLS", '{"fake-pass": "pass"}'))

@@ -3,7 +3,7 @@
 Fine-tuners train on one stack and serve on another. Every cell's finetune tier leaves its
 checkpoint (the trainer's format, reduced to what inference reads) with the synthesis it
 gave on CPU; the harness lists the current ones (``COMPAT_SHARED_CHECKPOINT``, see
-compat.artifacts). Here each is copied (never loaded in place: coqui-tts 0.28 rewrites a
+compat.result.artifacts). Here each is copied (never loaded in place: coqui-tts 0.28 rewrites a
 legacy checkpoint when it loads it), loaded as users load a fine-tuned model
 (``Xtts.load_checkpoint(checkpoint_path=...)``) and made to speak the same text from the
 same reference speech; the result is compared with what the producing cell said: audio

@@ -30,7 +30,7 @@ ARCH = ("gpt_layers", "gpt_n_model_channels", "gpt_n_heads", "gpt_max_audio_toke
         "decoder_input_dim", "d_vector_dim", "gpt_use_perceiver_resampler")
 #: The recipe's scheduler: step-sized milestones (the trainer steps it per epoch by default).
 RECIPE_MILESTONES = [50000 * 18, 150000 * 18, 300000 * 18]
-#: What the finetune tier leaves for other cells (compat.artifacts; the crossload tier).
+#: What the finetune tier leaves for other cells (compat.result.artifacts; the crossload tier).
 CHECKPOINT_KIND = "checkpoint"
 #: Top-level modules of a GPTTrainer state that Xtts.load_checkpoint drops on loading.
 INFERENCE_IGNORES = ("torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae", "dvae")

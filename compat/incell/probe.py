@@ -1,0 +1,114 @@
+"""Reading an interpreter: which Python, which packages, which devices. The one owner of
+that fact: a cell's probe, the doctor and ``here`` all read an environment through it.
+
+The module runs inside the interpreter it reads (``python -I compat/incell/probe.py NAMES``):
+stdlib only (the environment has whatever its pins brought), Python 3.9 syntax, run by
+path so nothing of this repository needs to be importable there. Prints one JSON object.
+With ``--devices`` it imports torch to list devices; a broken torch is recorded, not
+raised. :func:`read` is the harness side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+#: The file the shim installer puts in site-packages (``python -m patches install``).
+PATCHES_PTH = "xtts_compat_patches.pth"
+
+
+def versions(names: Iterable[str]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def requires(name: str) -> list[str]:
+    try:
+        return list(metadata.requires(name) or [])
+    except metadata.PackageNotFoundError:
+        return []
+
+
+def devices() -> dict[str, Any]:
+    """Devices torch sees: cpu always, cuda:N and mps when present."""
+    try:
+        import torch
+    except Exception as exc:  # a broken torch is data
+        return {"devices": ["cpu"], "torch_error": f"{type(exc).__name__}: {exc}"}
+    found = ["cpu"]
+    info: dict[str, Any] = {"cuda_build": getattr(torch.version, "cuda", None)}
+    try:
+        if torch.cuda.is_available():
+            for n in range(torch.cuda.device_count()):
+                found.append(f"cuda:{n}")
+            info["cuda_devices"] = [torch.cuda.get_device_name(n)
+                                    for n in range(torch.cuda.device_count())]
+    except Exception as exc:
+        info["cuda_error"] = f"{type(exc).__name__}: {exc}"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    info["devices"] = found
+    info["threads"] = torch.get_num_threads()
+    return info
+
+
+def probe(names: Iterable[str], with_devices: bool = True) -> dict[str, Any]:
+    site = sysconfig.get_paths()["purelib"]
+    found = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "platform": f"{sys.platform}-{platform.machine()}",
+        "versions": versions(names),
+        "torch_requires": requires("torch"),
+        "patches_installed": os.path.exists(os.path.join(site, PATCHES_PTH)),
+    }
+    if with_devices:
+        found.update(devices())
+    return found
+
+
+def read(python: str, names: Iterable[str], *, with_devices: bool = False,
+         timeout: float = 120.0) -> dict[str, Any]:
+    """What :func:`probe` finds in the interpreter ``python`` (harness side), from package
+    metadata alone unless ``with_devices``. RuntimeError naming the interpreter when it
+    cannot run or read its metadata."""
+    cmd = [python, "-I", str(Path(__file__).resolve()), *names]
+    if with_devices:
+        cmd.insert(3, "--devices")
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{python}: cannot run it: {exc}") from None
+    if out.returncode:
+        raise RuntimeError(f"{python}: cannot read its package metadata: "
+                           f"{out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", action="store_true", help="import torch, list devices")
+    parser.add_argument("names", nargs="*", help="distributions whose versions to read")
+    args = parser.parse_args(argv)
+    print(json.dumps(probe(args.names, args.devices)))
+
+
+if __name__ == "__main__":
+    main()
