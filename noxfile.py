@@ -17,35 +17,26 @@
 
     nox -s matrix                       every cell of the selected matrix (COMPAT_MATRIX)
     nox -s "matrix(cell='<id>')"        one cell; -k and -t select by keyword and tag
+    nox -s matrix -t explore            the exploratory matrix (nox -l -t explore lists it)
     nox -s fixtures                     build and verify each engine's offline tiny model
     nox -s golden                       regenerate fixtures/golden from the reference cell
-    nox -s report [-- DIR ...]          merge results into reports/ (after every matrix run)
-    nox -s gate [-- --bump REQ --cell ID | --from-diff BASE | --update-baseline]
-                                        fail on a regression against the baseline (exit 1)
-    nox -s bisect -- --cell ID --package NAME [--good V --bad V --tier T | --newest-good]
-    nox -s bisect -- --from-diff BASE | --good-lock F --bad-lock F
-                                        the release (or the set of packages) that broke it
-    nox -s matrix -t explore            the exploratory matrix (nox -l -t explore lists it)
-    nox -s explore -- --regenerate      rewrite matrices/explore.toml from the releases' metadata
-    nox -s kb -- check | draft CELL     the knowledge bases: schema, examples, boundaries; drafts
-    nox -s doctor -- --python PATH      what will break in an environment you have, and the fix
-    nox -s here -- --python PATH        the tiers in an environment you already have
-    nox -s tests                        the suite's fast tests (no real cell)
-    nox -s e2e                          real cells end to end (CI runs tests, e2e, lint, typecheck)
-    nox -s lint                         ruff, and zizmor on the workflows and the Action
-    nox -s typecheck                    mypy on compat/, patches/ and the noxfile
-    nox -s docs                         the documentation, strict (a broken link fails)
-    nox -s clean [-- --dry-run]         remove environments and results nothing needs
+    nox -s tests | e2e | lint | typecheck | docs      the suite's own checks
+    nox -s COMMAND -- [options]         every command of compat/cli/commands.py (doctor,
+                                        shims, here, report, gate, bisect, kb, explore,
+                                        clean, fanout, spreads): `nox -l` lists them, and
+                                        docs/commands.md says what each does and exits with
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent))  # nox does not put the noxfile's folder there
+from compat.cli import commands
 from compat.cli import nox_sessions as nox_cells
 from compat.system.supervise import stop_on_signals
 
@@ -55,6 +46,22 @@ nox.options.sessions = ["matrix"]
 nox.options.error_on_missing_interpreters = False
 
 MATRIX = nox_cells.load_or_exit()
+
+
+def command_session(command: commands.Command) -> Callable[[nox.Session], None]:
+    def run(session: nox.Session) -> None:
+        code = commands.run(command.name, session.posargs)
+        if code:
+            raise SystemExit(code)  # keep 1 and 2 apart: nox itself would exit 1 for both
+
+    run.__doc__ = f"{command.summary} (-- {command.usage})"
+    return run
+
+
+# One session per command of the registry (compat/cli/commands.py): doctor, shims, here,
+# report, gate, bisect, kb, explore, clean, fanout, spreads, as xtts-compat runs them.
+for _command in commands.COMMANDS:
+    nox.session(name=_command.name, python=False)(command_session(_command))
 
 
 @nox.session(reuse_venv=True)
@@ -82,70 +89,6 @@ def matrix(session: nox.Session, cell: str, tts: str, torch: str, transformers: 
     nox_cells.run_matrix_cell(session, MATRIX, cell)
 
 
-@nox.session(python=False)
-def report(session: nox.Session) -> None:
-    """Merge results/*.json (or the folders given) into reports/: JSON, Markdown, HTML, PNG."""
-    nox_cells.render_report(session)
-
-
-@nox.session(python=False)
-def gate(session: nox.Session) -> None:
-    """The CI gate: exit 0 no regression, 1 regression, 2 could not run (see docs/gate.md)."""
-    from compat import gate as run_gate
-
-    code = run_gate.main(session.posargs)
-    if code:
-        raise SystemExit(code)  # keep 1 and 2 apart: nox itself would exit 1 for both
-
-
-@nox.session(python=False)
-def bisect(session: nox.Session) -> None:
-    """The release that broke it (-- --cell ID --package NAME [--good V --bad V --tier T])."""
-    from compat import culprit
-
-    code = culprit.main(session.posargs)
-    if code:
-        raise SystemExit(code)  # 1: no boundary found; 2: cannot run
-
-
-@nox.session(python=False)
-def kb(session: nox.Session) -> None:
-    """The knowledge bases as data (-- check | -- draft CELL [--results DIR])."""
-    from compat.cli import kb as knowledge
-
-    code = knowledge.main(session.posargs)
-    if code:
-        raise SystemExit(code)  # 1: drafts printed or a knowledge base is wrong; 2: cannot run
-
-
-@nox.session(python=False)
-def explore(session: nox.Session) -> None:
-    """Regenerate matrices/explore.toml from the releases' metadata (-- --regenerate)."""
-    from compat.plan import explore as exploration
-
-    code = exploration.main(session.posargs)
-    if code:
-        raise SystemExit(code)
-
-
-@nox.session(python=False)
-def doctor(session: nox.Session) -> None:
-    """What will break in an existing environment (-- --python PATH [--json] [--verify])."""
-    from compat.cli import doctor as run_doctor
-
-    code = run_doctor.main(session.posargs)
-    if code:
-        raise SystemExit(code)  # 1: something will break; 2: cannot tell
-
-
-@nox.session(python=False)
-def here(session: nox.Session) -> None:
-    """The tiers in an existing environment, installing nothing (-- --python PATH --table)."""
-    from compat.cli import here as run_here
-
-    run_here.main(session.posargs)
-
-
 @nox.session
 def tests(session: nox.Session) -> None:
     """The suite's fast tests: harness logic, no real cell, no network (-- PYTEST ARGS)."""
@@ -163,14 +106,6 @@ def typecheck(session: nox.Session) -> None:
     """mypy on compat/, patches/ and this noxfile."""
     session.install("-e", ".", "mypy>=1.10")
     session.run("mypy", "compat", "patches", "noxfile.py", *session.posargs)
-
-
-@nox.session(python=False)
-def clean(session: nox.Session) -> None:
-    """Remove environments and results nothing needs (-- --dry-run to list them first)."""
-    from compat.cli import clean as cleaning
-
-    cleaning.main(session.posargs)
 
 
 @nox.session

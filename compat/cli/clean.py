@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 from pathlib import Path
 
-from compat import engines
-from compat.cells import Cell, MatrixError
-from compat.plan.matrixfile import load_matrix
+from compat.plan.matrixfile import known_cells
 from compat.result import files as results
 from compat.result.fingerprint import current_fingerprint
 from compat.system import paths
@@ -33,26 +30,6 @@ MATRIX_ENV = "matrix-cell-"
 def slug(cell_id: str) -> str:
     """The folder nox gives ``matrix(cell='<id>')``: ``matrix-cell-`` and the id's slug."""
     return MATRIX_ENV + "".join(ch if ch.isalnum() else "-" for ch in cell_id)
-
-
-def known_cells() -> dict[str, list[Cell]]:
-    """Every cell any matrix file names (default or not: smoke, explore, witness, ...),
-    and those of the matrix the user selected (``COMPAT_MATRIX``, wherever it lies: its
-    results and environments are the ones the user is working with); one id in two files
-    (the smoke cells) has both definitions."""
-    found: dict[str, list[Cell]] = {}
-    known = {n: e.distributions for n, e in engines.all_engines().items()}
-    files = {p.resolve() for p in paths.MATRICES.glob("*.toml")}
-    if os.environ.get("COMPAT_MATRIX"):
-        files.update(paths.matrix_paths())
-    for path in sorted(files):
-        try:
-            cells = load_matrix(path, known).cells
-        except MatrixError:
-            continue  # a broken file is the matrix's error to report, not clean's
-        for cell in cells:
-            found.setdefault(cell.id, []).append(cell)
-    return found
 
 
 def size(path: Path) -> int:

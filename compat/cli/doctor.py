@@ -27,8 +27,9 @@ from compat import engines
 from compat.incell import probe
 from compat.plan.stack import StackError, cell_from_versions
 from compat.result import diagnosis
+from compat.system import exits
 
-OK, BREAKS, CANNOT_TELL = 0, 1, 2
+OK, BREAKS, CANNOT_TELL = exits.OK, exits.FOUND, exits.CANNOT_RUN
 
 
 def read_environment(python: str) -> dict[str, Any]:

@@ -321,17 +321,6 @@ def run_pytest(session: nox.Session, marker: str) -> None:
     session.run("pytest", "-m", marker, *session.posargs)
 
 
-def render_report(session: nox.Session) -> None:
-    """Merge result folders (the arguments, else COMPAT_RESULTS) into reports/."""
-    from compat import report
-
-    folders = [a for a in session.posargs if not a.startswith("-")] or [str(results_dir())]
-    options = [a for a in session.posargs if a.startswith("-")]
-    code = report.main([*folders, "--out", str(reports_dir()), *options])
-    if code:
-        session.error(f"report: exit {code}")
-
-
 def show_versions(session: nox.Session) -> None:
     """Print the resolved versions of the session's environment before it tests anything."""
     if session.venv_backend == "uv":
@@ -381,7 +370,8 @@ def build_fixture(session: nox.Session, engine_name: str) -> None:
     if verified and not opts.env:
         return
     if not session.python:
-        session.error(f"no Python {reference_cell(get_engine(engine_name)).python} to build the {engine_name} fixture")
+        python = reference_cell(get_engine(engine_name)).python
+        session.error(f"no Python {python} to build the {engine_name} fixture")
     venv = Path(session.virtualenv.location)
     logs = folder.parent / "logs"
     requirements = reference_cell(get_engine(engine_name)).requirements()

@@ -27,15 +27,15 @@ from compat.cells import Cell, MatrixError, valid_id
 from compat.culprit import explain as kb
 from compat.culprit import search
 from compat.culprit.trials import State, TrialError, Trials, needed_tiers, pins_of
-from compat.gate.policy import GateError
 from compat.incell.atomicio import write_json_atomic
 from compat.plan import releases as index
 from compat.plan.bumps import cell_from_pins, pins_from_diff, pins_in, requirement_file_pins
 from compat.plan.matrixfile import load_matrices
 from compat.run.via_nox import run_cells
-from compat.system import paths
+from compat.system import exits, paths
+from compat.system.exits import CannotRun as GateError
 
-OK, NO_BOUNDARY, CANNOT_RUN = 0, 1, 2
+OK, NO_BOUNDARY, CANNOT_RUN = exits.OK, exits.FOUND, exits.CANNOT_RUN
 SCHEMA = "xtts-compat/bisect/1"
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from compat.gate.policy import Change
 from compat.report import markdown
+from compat.system import exits
 
-OK, REGRESSION, CANNOT_RUN = 0, 1, 2
+OK, REGRESSION, CANNOT_RUN = exits.OK, exits.FOUND, exits.CANNOT_RUN
 
 
 def render(changes: list[Change], ratios: list[dict[str, Any]], notes: list[str]

@@ -12,6 +12,7 @@ from compat.engines import Figure
 from compat.report import pairs
 from compat.report.model import TIERS, first_line
 from compat.result import diagnosis
+from compat.system.exits import CannotRun
 
 #: Tiers about pairs of cells: compared pair by pair, not by their status.
 PAIR_TIERS = tuple(dict.fromkeys(
@@ -23,8 +24,8 @@ CONFIRM_TIERS = tuple(dict.fromkeys(
     f.tier for e in engines.all_engines().values() for f in e.figures if f.spread))
 
 
-class GateError(Exception):
-    """The gate cannot run; the message is the one-line reason (exit 2)."""
+#: The gate cannot run; the message is the one-line reason (exit ``exits.CANNOT_RUN``).
+GateError = CannotRun
 
 
 def compared_figures(engine: str | None = None) -> dict[str, Figure]:

@@ -15,8 +15,8 @@ from packaging.utils import canonicalize_name
 
 from compat import engines
 from compat.cells import Cell, cell_id, valid_id
-from compat.gate.policy import GateError
 from compat.plan.stack import StackError, cell_from_versions
+from compat.system.exits import CannotRun as GateError
 from compat.system.tomlcompat import tomllib
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -21,6 +22,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from compat import engines
 from compat.cells import (
     AXES,
     DEFAULT_INSTALL_TIMEOUT,
@@ -37,6 +39,7 @@ from compat.cells import (
     pin_requirement,
     valid_id,
 )
+from compat.system import paths
 from compat.system.tomlcompat import tomllib
 
 _INSTALL_KEYS = {"index-url", "extra-index-url", "find-links", "index-strategy", "pre"}
@@ -449,3 +452,22 @@ def _rule_matches(rule: Mapping[str, Any], cell: Cell) -> bool:
 def _one_of(keys: Iterable[str]) -> str:
     return "one of " + ", ".join(sorted(keys))
 
+
+def known_cells() -> dict[str, list[Cell]]:
+    """Every cell any matrix file names (default or not: smoke, explore, witness, ...),
+    and those of the matrix the user selected (``COMPAT_MATRIX``, wherever it lies: its
+    results and environments are the ones the user is working with); one id in two files
+    (the smoke cells) has both definitions."""
+    found: dict[str, list[Cell]] = {}
+    known = {n: e.distributions for n, e in engines.all_engines().items()}
+    files = {p.resolve() for p in paths.MATRICES.glob("*.toml")}
+    if os.environ.get("COMPAT_MATRIX"):
+        files.update(paths.matrix_paths())
+    for path in sorted(files):
+        try:
+            cells = load_matrix(path, known).cells
+        except MatrixError:
+            continue  # a broken file is the matrix's error to report, not this listing's
+        for cell in cells:
+            found.setdefault(cell.id, []).append(cell)
+    return found

@@ -398,7 +398,7 @@ def build(collection: Collection, generated_at: str | None = None,
 
 
 def _known_cells() -> dict[str, list[Any]]:
-    from compat.cli.clean import known_cells
+    from compat.plan.matrixfile import known_cells
 
     return known_cells()
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import platform
+import sys
 from pathlib import Path
 from typing import Any
 
-from compat import __version__
+from compat import __version__, engines
+from compat.engines import Engine
+from compat.env import cellenv
+from compat.system.paths import REPO
 
 
 def fingerprint(
@@ -138,9 +143,6 @@ def current_fingerprint(cell: Any, stored: dict[str, Any]) -> str:
     """What a run of ``cell`` would be fingerprinted as now, on the stored run's Python and
     platform, with the variables it was given on purpose (a result from another machine
     is judged as that machine would run it; the code and the model are this checkout's)."""
-    from compat import engines
-    from compat.env import cellenv
-    from compat.run.cell import platform_tag, suite_digest
 
     engine = engines.get_engine(cell.engine)
     python = stored.get("python") or {}
@@ -158,8 +160,6 @@ def staleness(cell: Any, stored: dict[str, Any]) -> str | None:
     another stack under the cell's id (``mismatched``), or one the current pins, code,
     model or golden output would not give (``stale``). The report and the gate show such
     a result as not checked, never as a verdict."""
-    from compat import engines
-    from compat.run.cell import with_golden
 
     had = sorted((stored.get("cell") or {}).get("requirements") or [])
     if had and had != sorted(cell.requirements()):
@@ -178,3 +178,22 @@ def staleness(cell: Any, stored: dict[str, Any]) -> str | None:
         return (f"stale: the tests or the golden output of {', '.join(changed)} changed since "
                 "it ran; rerun the cell (only those tiers run again)")
     return None
+
+
+def suite_digest(engine: Engine) -> str:
+    """Hash of the code a result depends on (compat.result.fingerprint.RESULT_CODE and the
+    engine's folder and fixture builder) but its tier tests, which are versioned per tier."""
+    builder = (f"{engine.fixture.builder.replace('.', '/')}.py",) if engine.fixture else ()
+    return code_digest(REPO, engine.tier_dir.parent, builder)
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine()}"
+
+
+def with_golden(digests: dict[str, str], engine: Engine) -> dict[str, str]:
+    """The tier digests, the golden tier's mixed with the committed golden output's."""
+    tier = engine.golden_tier
+    if tier not in digests:
+        return digests
+    return {**digests, tier: f"{digests[tier]}+golden:{engine.golden_digest()}"}

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +22,14 @@ from compat.env.install import InstallResult, install, stamp, uv_executable
 from compat.incell.status import ran
 from compat.result import artifacts, benchfigures, crash
 from compat.result import files as results
-from compat.result.fingerprint import changed_tiers, code_digest, fingerprint, tier_digests
+from compat.result.fingerprint import (
+    changed_tiers,
+    fingerprint,
+    platform_tag,
+    suite_digest,
+    tier_digests,
+    with_golden,
+)
 from compat.run import repair, shimrounds
 from compat.system import paths
 from compat.system.load import LoadMeter, tier_from_report
@@ -92,17 +97,6 @@ class CellRun:
         return self.cell_python or self.venv / "bin" / "python"
 
 
-def suite_digest(engine: Engine) -> str:
-    """Hash of the code a result depends on (compat.result.fingerprint.RESULT_CODE and the
-    engine's folder and fixture builder) but its tier tests, which are versioned per tier."""
-    builder = (f"{engine.fixture.builder.replace('.', '/')}.py",) if engine.fixture else ()
-    return code_digest(REPO, engine.tier_dir.parent, builder)
-
-
-def platform_tag() -> str:
-    return f"{sys.platform}-{platform.machine()}"
-
-
 def interpreter_version(interpreter: str) -> str | None:
     try:
         out = subprocess.run(
@@ -161,14 +155,6 @@ def with_shared(digests: dict[str, str], run: CellRun) -> dict[str, str]:
     _, shared = artifacts.shared_inputs(run.results_dir, run.engine, run.cell.id)
     return {name: (f"{value}+{shared[name]}" if name in shared else value)
             for name, value in digests.items()}
-
-
-def with_golden(digests: dict[str, str], engine: Engine) -> dict[str, str]:
-    """The tier digests, the golden tier's mixed with the committed golden output's."""
-    tier = engine.golden_tier
-    if tier not in digests:
-        return digests
-    return {**digests, tier: f"{digests[tier]}+golden:{engine.golden_digest()}"}
 
 
 def wanted_changes(run: CellRun, stored: dict[str, Any], digests: dict[str, str]) -> list[str]:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from compat.cells import Cell
-from compat.gate.policy import GateError
 from compat.incell.atomicio import write_text_atomic
 from compat.plan.bumps import cell_table
+from compat.system.exits import CannotRun as GateError
 from compat.system.paths import REPO
 from compat.system.supervise import run_stopping_child
 

@@ -85,7 +85,7 @@ def test_the_wheels_doctor_names_the_seed_stacks_breakages(installed, tmp_path):
 def test_the_wheel_carries_its_data(installed):
     """The knowledge bases, the shims, the schemas and the templates are in the wheel."""
     site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
-    for path in ("compat/engines/xtts/known_breakages.toml", "compat/knowledge.schema.json",
+    for path in ("compat/engines/xtts/known_breakages.toml", "compat/result/knowledge.schema.json",
                  "compat/report/report.schema.json", "compat/report/templates/report.html.j2",
                  "patches/weights_only.py", "compat/engines/xtts/tiers/test_crossload.py"):
         assert (site / path).is_file(), path

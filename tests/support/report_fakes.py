@@ -81,8 +81,7 @@ def made_current(result: dict[str, Any], cell: Any = None) -> dict[str, Any]:
     its id) now would be: requirements, fingerprint and tier digests (the report and the
     gate call any other one stale)."""
     from compat.engines import get_engine
-    from compat.result.fingerprint import current_fingerprint, tier_digests
-    from compat.run.cell import with_golden
+    from compat.result.fingerprint import current_fingerprint, tier_digests, with_golden
 
     if cell is None:
         cells = _known().get(result["cell"]["id"])

@@ -64,22 +64,15 @@ def _help(main: Callable[[list[str]], object], args: list[str]) -> str:
 
 
 def helper(session: str) -> Callable[[list[str]], object] | None:
-    """The parser behind a session's ``--`` options or an ``xtts-compat`` subcommand."""
-    import compat.__main__ as cli
+    """The parser behind a session's ``--`` options or an ``xtts-compat`` subcommand: the
+    command registry's entry, or the matrix session's own parser."""
+    from compat.cli import commands
     from compat.cli import nox_sessions as nox_cells
 
     if session == "matrix":
         return lambda argv: nox_cells.matrix_parser().parse_args(argv)
-    modules = {"gate": "compat.gate", "bisect": "compat.culprit.cli", "kb": "compat.cli.kb",
-               "explore": "compat.plan.explore", "doctor": "compat.cli.doctor", "here": "compat.cli.here",
-               "report": "compat.report", "shims": "patches.__main__",
-               "fanout": "compat.cli.fanout", "spreads": "compat.cli.spreads"}
-    if session not in modules:
-        return None
-    import importlib
-
-    del cli
-    return importlib.import_module(modules[session]).main
+    command = commands.BY_NAME.get(session)
+    return command.entry() if command else None
 
 
 def split(tokens: list[str]) -> tuple[str | None, list[str]]:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import kokoro_run
-from conftest import sha256
+from compat.incell.tiersupport import sha256
 
 pytestmark = pytest.mark.tier("load")
 

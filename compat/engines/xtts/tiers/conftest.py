@@ -4,37 +4,22 @@ Tests that take ``device`` run once per device torch sees in the cell (``COMPAT_
 from the harness's probe: cpu, cuda:N, mps); their statuses are kept per device.
 """
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-
-def devices() -> list:
-    return json.loads(os.environ.get("COMPAT_DEVICES") or '["cpu"]')
+from compat.incell.tiersupport import fixture_dir, parametrize_devices
 
 
 def pytest_generate_tests(metafunc):
-    if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", devices(), scope="session")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    parametrize_devices(metafunc)
 
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The cell's copy of the model (never the cached fixture itself)."""
-    error = os.environ.get("XTTS_FIXTURE_ERROR")
-    if error:
-        pytest.fail(f"no model for this cell: {error}", pytrace=False)
-    if "XTTS_FIXTURE_DIR" not in os.environ:
-        pytest.fail("XTTS_FIXTURE_DIR is not set: run the tiers through the harness",
-                    pytrace=False)
-    return Path(os.environ["XTTS_FIXTURE_DIR"])
+    return fixture_dir("XTTS")
 
 
 @pytest.fixture(scope="session")

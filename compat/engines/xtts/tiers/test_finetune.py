@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import xtts_run
-from conftest import sha256
+from compat.incell.tiersupport import sha256
 
 pytestmark = pytest.mark.tier("finetune")
 

@@ -1,0 +1,193 @@
+"""The layout's rules, checked (docs/architecture.md states them):
+
+- compat/ is layers, each a folder; every import, at the top of a module or inside a
+  function, points to the importing module's own layer or one below it, never above;
+- no module imports itself back through others (no circle), functions' imports included;
+- compat/ keeps at most ten modules at its top level;
+- the in-cell package imports only the standard library, pytest and itself, and each of
+  its modules imports on the oldest Python a cell runs with nothing else installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COMPAT = REPO / "compat"
+
+#: Bottom to top. A module may import from its own layer and those before it.
+LAYERS = ("incell", "system", "engines", "cells", "env", "plan", "result", "run", "report",
+          "culprit", "gate", "cli")
+#: Outside compat/, imported by it: the shims (in-cell) and the fixture builders and store.
+OUTSIDE = {"patches": "incell", "fixtures": "engines"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] in OUTSIDE:
+        return OUTSIDE[parts[0]]
+    if parts[0] != "compat" or len(parts) < 2:
+        return None  # compat itself (its version), or not ours
+    return parts[1] if parts[1] in LAYERS else None
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every module ``path`` imports (top level and inside functions), with its line."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # ``from compat.cli import doctor`` imports the module compat.cli.doctor; the
+            # package itself counts only when a name is taken from it
+            folder = REPO / node.module.replace(".", "/")
+            subs = [a.name for a in node.names
+                    if (folder / f"{a.name}.py").is_file() or (folder / a.name).is_dir()]
+            found += [(node.lineno, f"{node.module}.{name}") for name in subs]
+            if len(subs) < len(node.names):
+                found.append((node.lineno, node.module))
+    return found
+
+
+def harness_modules() -> list[Path]:
+    """compat/'s modules, without the engines' tier tests (they run inside cells and import
+    only the engine under test)."""
+    return sorted(p for p in COMPAT.rglob("*.py") if "__pycache__" not in p.parts
+                  and "tiers" not in p.relative_to(COMPAT).parts)
+
+
+def upward_imports(modules: list[Path]) -> list[str]:
+    bad = []
+    for path in modules:
+        own = layer_of(module_name(path))
+        for line, target in imports_of(path):
+            theirs = layer_of(target)
+            if own is None or theirs is None:
+                continue
+            if LAYERS.index(theirs) > LAYERS.index(own):
+                bad.append(f"{path.relative_to(REPO)}:{line}: {own} imports {target} ({theirs})")
+    return bad
+
+
+def circles(modules: list[Path]) -> list[list[str]]:
+    graph: dict[str, set[str]] = {}
+    names = {module_name(p) for p in modules}
+    for path in modules:
+        graph[module_name(path)] = {t for _, t in imports_of(path) if t in names
+                                    and t != module_name(path)}
+    found, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*stack[stack.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_every_import_points_down_or_sideways():
+    assert upward_imports(harness_modules()) == []
+
+
+def test_no_module_imports_itself_back():
+    # A package's __init__ may re-export its own modules: that is no circle.
+    found = [c for c in circles(harness_modules())
+             if not all(m.startswith(c[0] + ".") or m == c[0] for m in c[1:])]
+    assert found == []
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """Proof that the check can fail: a module of the result layer importing the run."""
+    bad = COMPAT / "result" / "_probe_upward.py"
+    bad.write_text("def f():\n    from compat.run.cell import run_cell\n", encoding="utf-8")
+    try:
+        assert upward_imports([bad]) == [
+            "compat/result/_probe_upward.py:2: result imports compat.run.cell (run)"]
+    finally:
+        bad.unlink()
+
+
+def test_the_circle_check_sees_a_circle(tmp_path, monkeypatch):
+    a, b = COMPAT / "system" / "_probe_a.py", COMPAT / "system" / "_probe_b.py"
+    a.write_text("from compat.system import _probe_b\n", encoding="utf-8")
+    b.write_text("def f():\n    from compat.system import _probe_a\n", encoding="utf-8")
+    try:
+        assert circles([a, b]) == [["compat.system._probe_a", "compat.system._probe_b",
+                                    "compat.system._probe_a"]]
+    finally:
+        a.unlink()
+        b.unlink()
+
+
+def test_every_folder_of_compat_is_a_layer_and_the_top_level_is_small():
+    folders = {p.name for p in COMPAT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(LAYERS)
+    top = [p.name for p in COMPAT.glob("*.py")]
+    assert len(top) <= 10, top
+
+
+# -- the in-cell package ---------------------------------------------------------------------
+
+INCELL = COMPAT / "incell"
+
+
+def test_incell_imports_only_the_standard_library_pytest_and_itself():
+    # torch: the probe asks the cell's own torch for its devices (guarded: a broken torch
+    # is data); patches: the shims, themselves in-cell code with the same rule
+    allowed = set(sys.stdlib_module_names) | {"pytest", "_pytest", "pluggy", "patches", "torch"}
+    bad = [f"{p.relative_to(REPO)}:{line}: {t}" for p in sorted(INCELL.glob("*.py"))
+           for line, t in imports_of(p)
+           if t.split(".")[0] not in allowed and not t.startswith("compat.incell")
+           and t != "compat.incell"]
+    assert bad == []
+
+
+def oldest_cell_python() -> str | None:
+    from compat.system.interpreters import find_python
+
+    return find_python("3.9")
+
+
+def test_each_incell_module_imports_on_the_oldest_python_with_only_pytest(tmp_path):
+    """A venv of Python 3.9 with pytest alone (the cell's harness requirement); each
+    module is imported in its own interpreter with the repository on the path, so one
+    import beyond the standard library and pytest fails here before it fails every cell."""
+    python = oldest_cell_python()
+    if python is None:
+        pytest.fail("no Python 3.9 on this machine: compat.system.interpreters found none "
+                    "(the in-cell rule cannot be checked)")
+    venv = tmp_path / "venv"
+    uv = [sys.executable, "-m", "uv"]
+    from compat.env.cellenv import install_environment
+
+    env, _ = install_environment()  # as a cell's installs see it (certificates kept)
+    subprocess.run([*uv, "venv", "-q", "--python", python, str(venv)], check=True, env=env)
+    subprocess.run([*uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
+                    "pytest"], check=True, env=env)
+    failed = []
+    for path in sorted(INCELL.glob("*.py")):
+        mod = module_name(path)
+        ran = subprocess.run([str(venv / "bin" / "python"), "-c", f"import {mod}"],
+                             cwd=REPO, capture_output=True, text=True,
+                             env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)})
+        if ran.returncode != 0:
+            failed.append(f"{mod}: {ran.stderr.strip().splitlines()[-1]}")
+    assert failed == []
