@@ -31,6 +31,7 @@ from compat.report.collect import collect, read
 from compat.report.model import entry
 from compat.result import diagnosis
 from compat.result import files as results
+from compat.result.model import CellResult
 from compat.system import paths
 
 SCHEMA_FILE = diagnosis.SCHEMA_FILE
@@ -118,14 +119,14 @@ def could_affect(found: diagnosis.Breakage, versions: dict[str, str | None]) -> 
                for alt in found.affects)
 
 
-def _shown(result: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+def _shown(result: CellResult) -> dict[str, dict[str, str | None]]:
     """The entries a result's failures classify to, each with the versions it failed on:
     the pins the cell declared, overlaid by what was installed (a packaging failure the
     repair round mended: what was installed before the repair)."""
     from packaging.requirements import Requirement
 
     report = entry(result, "result")
-    cell = result["cell"]
+    cell = result.cell
     tts = Requirement(cell["tts"])
     pinned = next((s.version for s in tts.specifier if s.operator == "=="), None)
     declared: dict[str, str | None] = {tts.name: pinned, "torch": cell.get("torch"),
@@ -148,9 +149,9 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
     problems: list[str] = []
     cells = matrix_cells()
     folder = paths.results_dir(results_dir)
-    stored: dict[str, Any] = {}
+    stored: dict[str, CellResult] = {}
     for loaded in collect([folder]).results if folder.is_dir() else []:
-        stored.setdefault(loaded.data["cell"]["id"], loaded.data)
+        stored.setdefault(loaded.result.id, loaded.result)
     for found in diagnosis.load():
         for cell_id in found.shown_by:
             cell = cells.get(cell_id)
@@ -181,9 +182,9 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
     return problems
 
 
-def drafts(result: dict[str, Any]) -> list[str]:
+def drafts(result: CellResult) -> list[str]:
     """A draft entry for each unclassified failure of a result."""
-    cell = result["cell"]
+    cell = result.cell
     engine = engines.get_engine(engines.engine_of_cell(cell))
     seen, out = set(), []
     report = entry(result, "result")
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kb: {args.cell}: every failure is classified (or none failed)")
         return 0
     print(f"kb: {args.cell}: {len(found)} unclassified failure(s); complete these in "
-          f"compat/engines/{engines.engine_of_cell(data['cell'])}/{diagnosis.FILE_NAME}:\n")
+          f"compat/engines/{engines.engine_of_cell(data.cell)}/{diagnosis.FILE_NAME}:\n")
     print("\n".join(found))
     return 1
 if __name__ == "__main__":

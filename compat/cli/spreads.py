@@ -50,8 +50,9 @@ def needed_tiers(engine: Engine) -> list[str]:
 def figures_of(result: dict[str, Any], engine: Engine) -> dict[str, float]:
     """The gated figures of one run's result (its first device), as the report reads them."""
     from compat.report.model import _bench
+    from compat.result.model import from_dict
 
-    by_device = _bench(result, engine)
+    by_device = _bench(from_dict(result), engine)
     device = "cpu" if "cpu" in by_device else next(iter(by_device), None)
     found = by_device.get(device, {}) if device else {}
     return {f.name: found[f.name] for f in engine.figures if gated(f) and f.name in found}

@@ -22,6 +22,7 @@ from compat import engines
 from compat.cells import Cell, cell_id, valid_id
 from compat.incell.status import DIVERGED, NOT_RUN, PASS, REFINED, UNVERIFIED, ran
 from compat.result import files as results
+from compat.result.model import CellResult, from_dict, load
 from compat.system.supervise import INTERRUPTED
 
 #: The state of a trial that could not be installed: neither good nor bad.
@@ -117,24 +118,26 @@ def _first(tier: Mapping[str, Any]) -> Mapping[str, Any]:
     return tier.get("bare") or tier
 
 
-def state_of(result: Mapping[str, Any], tier: str, engine_name: str) -> State:
-    """The state of ``tier`` in a trial's result."""
-    if result.get("outcome") == INTERRUPTED:
-        raise TrialError(f"{result['cell']['id']}: interrupted before it finished")
-    resolved = dict(result.get("resolved") or {})
-    tiers = result.get("tiers", {})
+def state_of(given: CellResult | Mapping[str, Any], tier: str, engine_name: str) -> State:
+    """The state of ``tier`` in a trial's result (a mapping is read as a result file's
+    data)."""
+    result = given if isinstance(given, CellResult) else from_dict(dict(given))
+    if result.outcome == INTERRUPTED:
+        raise TrialError(f"{result.id}: interrupted before it finished")
+    resolved = dict(result.resolved or {})
+    tiers = {name: found.to_dict() for name, found in result.tiers.items()}
     install = tiers.get("install", {})
     if install.get("status") != PASS:
         message = (install.get("message") or "").strip()
         return State(UNINSTALLABLE, install.get("status", "?"), install.get("exc_type", ""),
                      message.splitlines()[0] if message else "", "install", resolved=resolved)
     if tier not in tiers:
-        raise TrialError(f"{result['cell']['id']}: the result has no tier {tier!r}")
+        raise TrialError(f"{result.id}: the result has no tier {tier!r}")
     own = tiers[tier]
     first = _first(own)
     status = first.get("status", "?")
     if not ran(own):
-        raise TrialError(f"{result['cell']['id']}: tier {tier!r} was not run")
+        raise TrialError(f"{result.id}: tier {tier!r} was not run")
     source, error = tier, first
     if status == NOT_RUN:  # blocked by a need: the need's error is the one to show
         for need in needed_tiers(engine_name, tier)[:-1]:
@@ -191,24 +194,34 @@ class Trials:
         bound = f" of at most {self.at_most}" if self.at_most else ""
         self.say(f"bisect: trial {number}{bound}: {label} ({cell.id})")
         path = results.result_path(self.results_dir, cell.id)
-        before = (results.read_result(path) or {}).get("finished_at")
+        before = _finished_at(path)
         self.run([cell], self.results_dir, tiers)
-        result = results.read_result(path)
-        if result is None:
-            raise TrialError(f"trial {cell.id} left no result in {self.results_dir}")
+        try:
+            result = load(path)
+        except ValueError as exc:
+            raise TrialError(f"trial {cell.id} left no readable result in {self.results_dir}: "
+                             f"{exc}") from None
         found = {name: state_of(result, name, self.base.engine)
                  for name in (names or [self.tier])}
         shown = found[self.tier] if self.tier in found else next(iter(found.values()))
         self.log.append({"trial": number, "label": label, "cell": cell.id,
                          "pins": dict(pins), "tiers": list(tiers) or "all",
                          "state": shown.as_dict(), "resolved": shown.resolved,
-                         "reused": before is not None and result.get("finished_at") == before,
+                         "reused": before is not None and result.finished_at == before,
                          "seconds": _seconds(result),
-                         "finished_at": result.get("finished_at")})
+                         "finished_at": result.finished_at})
         word = shown.key if self.tier else "; ".join(f"{n} {s.key}" for n, s in found.items())
         self.say(f"bisect: trial {number}{bound}: {label}: {word}")
         return found
 
 
-def _seconds(result: Mapping[str, Any]) -> float:
-    return round(sum(t.get("seconds", 0) or 0 for t in result.get("tiers", {}).values()), 1)
+def _seconds(result: CellResult) -> float:
+    return round(sum(t.seconds or 0 for t in result.tiers.values()), 1)
+
+
+def _finished_at(path: Path) -> str | None:
+    """When the stored result at ``path`` finished (None: no readable result there)."""
+    try:
+        return load(path).finished_at
+    except ValueError:
+        return None

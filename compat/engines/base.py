@@ -89,44 +89,75 @@ class FixtureSpec:
 
 @dataclass(frozen=True)
 class Engine:
+    """An engine: one folder under compat/engines/ whose ``__init__`` defines ``ENGINE``.
+    Each field below says what the harness does with it and shows an example (docs/
+    extending.md's field table is made from these comments: ``python -m
+    compat.engines.fielddocs``)."""
+
+    #: The engine's name: its folder, a cell's ``engine`` key, the report's section key.
+    #: Example: ``name="mytts"``
     name: str
     #: The report's heading for the engine's section.
+    #: Example: ``title="MyTTS 2"``
     title: str
-    #: Its release lines: the distributions a cell's ``tts`` axis may name.
+    #: Its release lines: the distributions a cell's ``tts`` axis may name, each with the
+    #: prefix of its cells' ids and the releases the exploratory matrix covers.
+    #: Example: ``lines=(Line("main", "mytts", "MyTTS (1.x)", "mytts", explore=("1.0", None)),)``
     lines: tuple[Line, ...]
-    #: Tiers in run order; ``install`` is the harness's own and always comes first.
+    #: Tiers in run order, each with the tiers it needs; ``install`` is the harness's own
+    #: and always comes first.
+    #: Example: ``tiers=(Tier("import"), Tier("load", needs=("import",)),
+    #: Tier("synth", needs=("load",)))``
     tiers: tuple[Tier, ...]
-    #: Folder of pytest files run inside each cell.
+    #: Folder of pytest files run inside each cell (``test_<tier>.py``; in-cell code).
+    #: Example: ``tier_dir=Path(__file__).parent / "tiers"``
     tier_dir: Path
     #: Installed beside the cell's pins (the cell-side test runner).
+    #: Example: ``harness_requirements=("pytest>=7", "pytest-timeout", "pytest-benchmark")``
     harness_requirements: tuple[str, ...] = ("pytest>=7", "pytest-timeout", "pytest-benchmark")
-    #: Copies the fixture into the cell's work folder; returns environment variables.
+    #: Copies the fixture into the cell's work folder (never the shared cache itself);
+    #: returns the variables its tiers read.
+    #: Example: ``prepare=lambda work: {"MYTTS_FIXTURE_DIR": str(copy_fixture(work))}``
     prepare: Callable[[Path], Mapping[str, str]] | None = field(default=None, compare=False)
+    #: How the canonical fixture is built and checked, in the reference cell.
+    #: Example: ``fixture=FixtureSpec(reference=dict(id=..., python="3.11", tts="mytts==1.0",
+    #: torch="2.5.1", transformers="4.46.2"), builder="fixtures.build_mytts",
+    #: folder=canonical_dir, verify=verify)``
     fixture: FixtureSpec | None = field(default=None, compare=False)
     #: Where the committed golden output for a fixture folder lives.
+    #: Example: ``golden_dir=lambda fixture: REPO / "fixtures" / "golden" / fixture.name``
     golden_dir: Callable[[Path], Path] | None = field(default=None, compare=False)
     #: The tier that compares with the golden output: its digest holds the golden's files,
     #: so a regenerated golden reruns it (and only it) in every cell.
+    #: Example: ``golden_tier="synth"``
     golden_tier: str = "synth"
     #: What a result depends on besides pins and code: which model the tiers load (the
     #: fixture, or a real one the user points at); enters the fingerprint.
+    #: Example: ``model_identity=lambda: {"model": manifest_digest()}``
     model_identity: Callable[[], Mapping[str, str]] | None = field(default=None, compare=False)
     #: Host prerequisites (compat.env.host.KNOWN) and the distributions whose presence in a
     #: cell makes them needed: probed before the tiers, recorded in the result.
+    #: Example: ``host_prerequisites={"ffmpeg": ("torchcodec",)}``
     host_prerequisites: Mapping[str, tuple[str, ...]] = field(default_factory=dict,
                                                               compare=False)
     #: Distributions besides its own lines whose versions a result records, the doctor
-    #: reads and the gate watches in requirement files (torch, transformers, numpy, ...).
+    #: reads and the gate watches in requirement files.
+    #: Example: ``watched=("torch", "transformers", "numpy")``
     watched: tuple[str, ...] = ()
-    #: Benchmark figures, in the order the report shows them.
+    #: Benchmark figures, in the order the report shows them (the gate compares those
+    #: with a measured spread, ``spreads.json``).
+    #: Example: ``figures=(Figure("synth_s", "synthesis", test="test_bench_synth"),)``
     figures: tuple[Figure, ...] = ()
     #: Properties of the synth tier's tests that say how a cell agrees with the golden
     #: output: {property: report key}. The first one present marks a device compared.
+    #: Example: ``golden_properties={"golden_waveform_rel_error": "waveform_rel_error"}``
     golden_properties: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: Variables every tier run of this engine gets (e.g. a tracker turned off).
+    #: Example: ``cell_env={"MYTTS_TELEMETRY": "0"}``
     cell_env: Mapping[str, str] = field(default_factory=dict, compare=False)
-    #: Artifacts one cell's tiers leave for other cells (compat.result.artifacts): kind -> the
-    #: tier that reads the other cells' (e.g. a fine-tuned checkpoint -> crossload).
+    #: Artifacts one cell's tiers leave for other cells (compat.result.artifacts): kind ->
+    #: the tier that reads the other cells' (a fine-tuned checkpoint -> crossload).
+    #: Example: ``shares={"checkpoint": "crossload"}``
     shares: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

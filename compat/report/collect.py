@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compat.incell.status import STATUSES
-from compat.result.files import SCHEMA
+from compat.result.model import CellResult, load
 from compat.system.machine import machine_key
 
 REQUIRED = ("cell", "machine", "tiers", "started_at")
@@ -24,15 +23,15 @@ REQUIRED = ("cell", "machine", "tiers", "started_at")
 @dataclass
 class Loaded:
     path: Path
-    data: dict[str, Any]
+    result: CellResult
 
     @property
     def key(self) -> tuple[str, str]:
-        return machine_key(self.data["machine"]), self.data["cell"]["id"]
+        return machine_key(self.result.machine), self.result.id
 
     @property
     def when(self) -> str:
-        return self.data.get("finished_at") or self.data["started_at"]
+        return self.result.when
 
 
 @dataclass
@@ -53,33 +52,10 @@ def result_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def read(path: Path) -> dict[str, Any]:
-    """A result's data, or ValueError saying what is wrong with the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"unreadable: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"not an xtts-compat result (schema {found!r}, expected {SCHEMA!r})")
-    kinds = {"cell": dict, "machine": dict, "tiers": dict, "started_at": str}
-    wrong = [f"{key} (expected {kind.__name__}, found {type(data.get(key)).__name__})"
-             for key, kind in kinds.items() if not isinstance(data.get(key), kind)]
-    if wrong:
-        raise ValueError(f"malformed result: {', '.join(wrong)}")
-    if not isinstance(data["cell"].get("id"), str):
-        raise ValueError("malformed result: cell.id is not a string")
-    if not isinstance(data.get("finished_at"), (str, type(None))):
-        raise ValueError("malformed result: finished_at is not a date-time string")
-    for name, tier in data["tiers"].items():
-        if not isinstance(tier, dict) or "status" not in tier:
-            raise ValueError(f"tier {name!r} has no status")
-        if tier["status"] not in STATUSES:
-            raise ValueError(f"tier {name!r} has an unknown status {tier['status']!r} "
-                             f"(one of {', '.join(STATUSES)})")
-    return data
+def read(path: Path) -> CellResult:
+    """A result, upgraded to the current schema, or ValueError saying what is wrong with
+    the file (compat.result.model owns the checks)."""
+    return load(path)
 
 
 def collect(paths: Iterable[Path]) -> Collection:
@@ -98,7 +74,7 @@ def collect(paths: Iterable[Path]) -> Collection:
             newest[loaded.key] = loaded
         else:
             found.superseded.append(str(path))
-    found.results = sorted(newest.values(), key=lambda r: (r.data["cell"]["id"], r.key[0]))
+    found.results = sorted(newest.values(), key=lambda r: (r.result.id, r.key[0]))
     found.boundaries = answers(paths)
     return found
 

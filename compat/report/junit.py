@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from compat.incell.atomicio import write_text_atomic
 from compat.report.collect import Loaded
+from compat.result.model import CellResult
 
 
-def _rounds(data: dict[str, Any]) -> list[tuple[str, str]]:
-    artifacts = data.get("artifacts") or {}
+def _rounds(result: CellResult) -> list[tuple[str, str]]:
+    artifacts = result.artifacts or {}
     rounds = [("bare", artifacts["junit"])] if artifacts.get("junit") else []
-    plan_rounds = (data.get("shims") or {}).get("rounds") or []
+    plan_rounds = (result.shims or {}).get("rounds") or []
     for index, item in enumerate(plan_rounds[1:], start=1):
         path = artifacts.get(f"{index}:junit")
         if path:
@@ -27,7 +27,7 @@ def merge(results: list[Loaded], path: Path) -> Path:
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for loaded in results:
         machine = loaded.key[0].split("|")[0]
-        for round_name, relative in _rounds(loaded.data):
+        for round_name, relative in _rounds(loaded.result):
             source = loaded.path.parent / relative
             try:
                 tree = ET.parse(source)
@@ -36,7 +36,7 @@ def merge(results: list[Loaded], path: Path) -> Path:
             node = tree.getroot()
             suites = [node] if node.tag == "testsuite" else node.findall("testsuite")
             for suite in suites:
-                suite.set("name", f"{machine}/{loaded.data['cell']['id']}/{round_name}")
+                suite.set("name", f"{machine}/{loaded.result.id}/{round_name}")
                 for key in totals:
                     totals[key] += int(suite.get(key, 0) or 0)
                 root.append(suite)

@@ -19,6 +19,7 @@ from compat.report import pairs
 from compat.report.collect import Collection
 from compat.result import diagnosis
 from compat.result import files as results
+from compat.result.model import CellResult, TierResult, from_dict
 from compat.system.machine import machine_key
 
 SCHEMA = "xtts-compat/report/1"
@@ -38,14 +39,14 @@ def _version(text: str | None) -> Version:
         return Version("0")
 
 
-def tts_line(data: dict[str, Any]) -> tuple[str, str]:
+def tts_line(result: CellResult) -> tuple[str, str]:
     """(line key, version) from what was resolved, else from the requirement."""
-    found = engines.stack_of(data.get("resolved", {}))
+    found = engines.stack_of(result.resolved or {})
     if found is not None:
         return found[1].key, found[2]
-    engine = engines.get_engine(engines.engine_of_cell(data["cell"]))
+    engine = engines.get_engine(engines.engine_of_cell(result.cell))
     try:
-        req = Requirement(data["cell"].get("tts", ""))
+        req = Requirement(result.cell.get("tts", ""))
     except InvalidRequirement:
         return engine.lines[0].key, "?"
     pinned = next((s.version for s in req.specifier if s.operator == "=="), "?")
@@ -69,14 +70,14 @@ def first_line(text: str | None, limit: int = 240) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def display_status(tier: dict[str, Any], install_failed: bool) -> str:
-    status = tier["status"]
+def display_status(tier: TierResult, install_failed: bool) -> str:
+    status = tier.status
     if install_failed:
         return "install-failed"
     if status == "error":
         return "fail"
     # After a repair round, shims are judged against the repaired environment's bare run.
-    first = tier.get("repaired") or tier.get("bare") or {}
+    first = tier.repaired or tier.bare or {}
     if status == "pass" and first.get("status", "pass") != "pass":
         return "shimmed"
     if status in ("skip", "not-run") and first.get("status") in FAILED:
@@ -85,56 +86,56 @@ def display_status(tier: dict[str, Any], install_failed: bool) -> str:
     return status if status in DISPLAY else "fail"
 
 
-def _tier_entry(name: str, tier: dict[str, Any], install_failed: bool) -> dict[str, Any]:
+def _tier_entry(name: str, tier: TierResult, install_failed: bool) -> dict[str, Any]:
     shown = display_status(tier, install_failed)
-    entry: dict[str, Any] = {"status": tier["status"], "display": shown,
-                             "bare": tier.get("bare", {"status": tier["status"]})["status"],
-                             "shims": tier.get("shims", []) if shown == "shimmed" else [],
-                             "seconds": tier.get("seconds")}
-    if tier.get("reason"):
-        entry["reason"] = tier["reason"]
-    elif tier["status"] == "unverified" and tier.get("message"):
-        entry["reason"] = tier["message"]  # why nothing could judge it
-    if tier.get("devices"):
-        entry["devices"] = {d: v.get("status") for d, v in tier["devices"].items()}
+    entry: dict[str, Any] = {"status": tier.status, "display": shown,
+                             "bare": (tier.bare or {"status": tier.status})["status"],
+                             "shims": (tier.shims or []) if shown == "shimmed" else [],
+                             "seconds": tier.seconds}
+    if tier.reason:
+        entry["reason"] = tier.reason
+    elif tier.status == "unverified" and tier.message:
+        entry["reason"] = tier.message  # why nothing could judge it
+    if tier.devices:
+        entry["devices"] = {d: v.get("status") for d, v in tier.devices.items()}
     return entry
 
 
-def _failures(data: dict[str, Any]) -> list[dict[str, Any]]:
+def _failures(result: CellResult) -> list[dict[str, Any]]:
     """Every failure, final or mended by shims (kind ``bare``), with its diagnosis."""
     found = []
-    for name, tier in data["tiers"].items():
-        rounds = [("final", tier)]
-        first = tier.get("repaired") or tier.get("bare", {})
-        if tier["status"] == "pass" and first.get("status") in FAILED:
+    for name, tier in result.tiers.items():
+        rounds: list[tuple[str, dict[str, Any]]] = [("final", tier.to_dict())]
+        first = tier.repaired or tier.bare or {}
+        if tier.status == "pass" and first.get("status") in FAILED:
             rounds = [("mended", first)]
-        if "repaired" in tier and tier["bare"].get("status") in FAILED:
-            rounds.insert(0, ("packaging", tier["bare"]))  # mended by the repair round
+        if tier.repaired is not None and (tier.bare or {}).get("status") in FAILED:
+            rounds.insert(0, ("packaging", tier.bare or {}))  # mended by the repair round
         for kind, info in rounds:
             if info.get("status") not in FAILED:
                 continue
             found_dx = diagnose(info.get("exc_type") or ("InstallError" if name == "install"
                                                          else None), info.get("message"),
-                                engines.engine_of_cell(data["cell"]), _versions(data, kind))
+                                engines.engine_of_cell(result.cell), _versions(result, kind))
             found.append({
                 "tier": name, "kind": kind, "status": info["status"],
                 "exc_type": info.get("exc_type") or "",
                 "message": info.get("message") or "",
                 "traceback_tail": (info.get("traceback") or "")[-TRACEBACK_TAIL:],
                 "shims": _fixed_by(found_dx, tier) if kind == "mended" else [],
-                "repaired_by": _repaired_by(data, name) if kind == "packaging" else [],
+                "repaired_by": _repaired_by(result, name) if kind == "packaging" else [],
                 "diagnosis": found_dx,
             })
     return found
 
 
-def _versions(data: dict[str, Any], kind: str) -> dict[str, str | None]:
+def _versions(result: CellResult, kind: str) -> dict[str, str | None]:
     """The versions a failure happened on: what was installed (before the repair round, for
     a packaging failure it mended), and the Python."""
-    fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
-    installed = data.get("resolved", {}) if kind == "packaging" or not fixed else (
-        fixed.get("resolved") or data.get("resolved", {}))
-    python = (data.get("python") or {}).get("version") or data["cell"].get("python")
+    fixed = result.repair if (result.repair or {}).get("tested") else None
+    installed = (result.resolved or {}) if kind == "packaging" or not fixed else (
+        fixed.get("resolved") or result.resolved or {})
+    python = (result.python or {}).get("version") or result.cell.get("python")
     return {**installed, "python": python}
 
 
@@ -144,24 +145,29 @@ def _tested(repair: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in repair["fixes"] if f["requirement"] in repair["requirements"]]
 
 
-def _repaired_by(data: dict[str, Any], tier: str) -> list[str]:
+def _repaired_by(result: CellResult, tier: str) -> list[str]:
     """The requirement changes the repair round made for a tier's packaging failure."""
-    fixes = (data.get("repair") or {}).get("fixes", [])
+    fixes = (result.repair or {}).get("fixes", [])
     return [f["requirement"] for f in fixes if f["tier"] == tier] or [
         f["requirement"] for f in fixes]
 
 
-def _fixed_by(found_dx: dict[str, Any], tier: dict[str, Any]) -> list[str]:
+def _fixed_by(found_dx: dict[str, Any], tier: TierResult) -> list[str]:
     """The shims that mended a failure: its entry's shim when it was applied, else all."""
-    applied = tier.get("shims", [])
+    applied = tier.shims or []
     return [found_dx["shim"]] if found_dx.get("shim") in applied else list(applied)
 
 
-def _golden(data: dict[str, Any], engine: Engine) -> dict[str, Any]:
+def _tests(result: CellResult, tier: str) -> list[dict[str, Any]]:
+    found = result.tiers.get(tier)
+    return (found.tests or []) if found else []
+
+
+def _golden(result: CellResult, engine: Engine) -> dict[str, Any]:
     """Per device: how the synthesis agreed with the golden output (the engine's names)."""
     names = engine.golden_properties
     out = {}
-    for test in data["tiers"].get("synth", {}).get("tests", []):
+    for test in _tests(result, "synth"):
         props = test.get("properties", {})
         if names and next(iter(names)) in props:
             out[test.get("device", "cpu")] = {key: props.get(prop) for prop, key in names.items()}
@@ -177,9 +183,9 @@ def _stat(item: dict[str, Any], stat: str) -> float | None:
     return item.get(stat)
 
 
-def _bench(data: dict[str, Any], engine: Engine) -> dict[str, dict[str, float]]:
+def _bench(result: CellResult, engine: Engine) -> dict[str, dict[str, float]]:
     """Per device: the engine's figures, from its bench tests and recorded properties."""
-    bench = data.get("bench") or {}
+    bench = result.bench or {}
     out: dict[str, dict[str, float]] = {}
     for item in bench.get("benchmarks", []):
         for figure in engine.figures:
@@ -188,7 +194,7 @@ def _bench(data: dict[str, Any], engine: Engine) -> dict[str, dict[str, float]]:
                 if value is not None:
                     out.setdefault(item.get("device", "cpu"), {})[figure.name] = value
     for figure in engine.figures:
-        values = _recorded(data, figure.tier, figure.prop) if figure.prop else []
+        values = _recorded(result, figure.tier, figure.prop) if figure.prop else []
         if values:
             value = min(values) if figure.reduce == "min" else sum(values) / len(values)
             for figures in out.values() or [out.setdefault("cpu", {})]:
@@ -199,19 +205,19 @@ def _bench(data: dict[str, Any], engine: Engine) -> dict[str, dict[str, float]]:
     return out
 
 
-def _recorded(data: dict[str, Any], tier: str, prop: str) -> list[float]:
-    for test in data["tiers"].get(tier, {}).get("tests", []):
+def _recorded(result: CellResult, tier: str, prop: str) -> list[float]:
+    for test in _tests(result, tier):
         values = test.get("properties", {}).get(prop)
         if values:
             return [float(x) for x in values]
     return []
 
 
-def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]],
+def split_busy(result: CellResult, bench: dict[str, dict[str, float]],
                engine: Engine | None = None) -> dict[str, Any]:
     """``bench`` without the figures of tiers that ran on a busy machine; those figures
     in ``bench_busy`` and each busy tier's reason in ``busy`` (both only when busy)."""
-    busy = (data.get("bench") or {}).get("busy") or {}
+    busy = (result.bench or {}).get("busy") or {}
     if not busy:
         return {"bench": bench}
     quiet: dict[str, dict[str, float]] = {}
@@ -224,8 +230,8 @@ def split_busy(data: dict[str, Any], bench: dict[str, dict[str, float]],
     return {"bench": quiet, "bench_busy": marked, "busy": dict(busy)}
 
 
-def _shims(data: dict[str, Any]) -> dict[str, list[str]]:
-    plan = data.get("shims") or {}
+def _shims(result: CellResult) -> dict[str, list[str]]:
+    plan = result.shims or {}
     needed: list[str] = []
     for key in ("addressed", "addressed_after_first_round"):
         for names in (plan.get(key) or {}).values():
@@ -253,20 +259,22 @@ def verdict(tiers: dict[str, dict[str, Any]], outcome: str) -> str:
     return "pass" if "pass" in shown else "skip"
 
 
-def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
-    data = loaded_data
-    cell = data["cell"]
+def entry(given: CellResult | dict[str, Any], source: str) -> dict[str, Any]:
+    """A result as the report's entry (a mapping is read as a result file's data: the
+    tests' fakes)."""
+    result = given if isinstance(given, CellResult) else from_dict(given)
+    cell = result.cell
     engine = engines.get_engine(engines.engine_of_cell(cell))
-    line, tts_version = tts_line(data)
-    fixed = data.get("repair") if (data.get("repair") or {}).get("tested") else None
+    line, tts_version = tts_line(result)
+    fixed = result.repair if (result.repair or {}).get("tested") else None
     # A repaired cell's verdict is its repaired environment's: report those versions.
-    resolved = (fixed or {}).get("resolved") or data.get("resolved", {})
-    install_failed = data["tiers"].get("install", {}).get("status") in FAILED
-    tiers = {name: _tier_entry(name, data["tiers"][name], install_failed)
-             for name in engine.tier_names() if name in data["tiers"]}
+    resolved = (fixed or {}).get("resolved") or result.resolved or {}
+    install_failed = result.status("install") in FAILED
+    tiers = {name: _tier_entry(name, result.tiers[name], install_failed)
+             for name in engine.tier_names() if name in result.tiers}
     found = {
         "cell": cell["id"], "engine": engine.name, "line": line,
-        "python": (data.get("python") or {}).get("version") or cell.get("python"),
+        "python": (result.python or {}).get("version") or cell.get("python"),
         "tts": tts_version,
         "torch": resolved.get("torch") or cell.get("torch") or "",
         "transformers": resolved.get("transformers") or cell.get("transformers") or "",
@@ -274,27 +282,27 @@ def entry(loaded_data: dict[str, Any], source: str) -> dict[str, Any]:
         "requirements": (fixed or {}).get("requirements") or cell.get("requirements", []),
         "repair": {"fixes": [f["requirement"] for f in _tested(fixed)],
                    "diagnoses": sorted({f["diagnosis"] for f in _tested(fixed)}),
-                   "bare_resolved": data.get("resolved", {})} if fixed else None,
+                   "bare_resolved": result.resolved or {}} if fixed else None,
         "resolved": resolved,
         "tags": cell.get("tags", []),
-        "machine": machine_key(data["machine"]), "machine_info": data["machine"],
-        "devices": data.get("devices", ["cpu"]),
-        "started_at": data["started_at"], "finished_at": data.get("finished_at"),
-        "outcome": data.get("outcome", "unknown"), "source": source,
-        "tiers": tiers, "shims": _shims(data), "failures": _failures(data),
-        "golden": _golden(data, engine), "bench": _bench(data, engine),
+        "machine": machine_key(result.machine), "machine_info": result.machine,
+        "devices": result.devices if result.devices is not None else ["cpu"],
+        "started_at": result.started_at, "finished_at": result.finished_at,
+        "outcome": result.outcome, "source": source,
+        "tiers": tiers, "shims": _shims(result), "failures": _failures(result),
+        "golden": _golden(result, engine), "bench": _bench(result, engine),
     }
-    found.update(split_busy(data, found["bench"], engine))
-    _host_missing(tiers, found["failures"], data.get("host"))
+    found.update(split_busy(result, found["bench"], engine))
+    _host_missing(tiers, found["failures"], result.host)
     # A run of some tiers (the exploratory matrix's cells, the culprit finder's trials) is
     # judged on those, and says so; tiers left out otherwise make the cell incomplete.
-    found["scope"] = [t for t in engine.tier_names() if t in (data.get("only") or [])]
+    found["scope"] = [t for t in engine.tier_names() if t in (result.only or [])]
     of_pairs = {t.name for t in engine.tiers if t.of_pairs}  # judged as pairs (report.pairs)
     # As the loading cell: each producer's checkpoint and how it loaded here (the gate's).
-    found["loads"] = {p["trained_with"]: p["verdict"] for p in pairs.of_result(data)}
+    found["loads"] = {p["trained_with"]: p["verdict"] for p in pairs.of_result(result)}
     judged = {n: t for n, t in tiers.items() if n not in of_pairs and (
         not found["scope"] or n in found["scope"] or n == "install")}
-    found["verdict"] = verdict(judged, data.get("outcome") or "completed")
+    found["verdict"] = verdict(judged, result.outcome or "completed")
     if fixed and found["verdict"] in ("pass", "pass-with-shims"):
         found["verdict"] = "repaired"  # the pins alone do not give a working stack
     return found
@@ -369,14 +377,14 @@ def build(collection: Collection, generated_at: str | None = None,
     cells = _known_cells() if cells is None else cells
     for loaded in collection.results:
         try:
-            found = entry(loaded.data, str(loaded.path))
+            found = entry(loaded.result, str(loaded.path))
             why = (None if found["verdict"] == INTERRUPTED
-                   else _staleness(cells.get(found["cell"], []), loaded.data))
+                   else _staleness(cells.get(found["cell"], []), loaded.result))
             if why:
                 found["verdict"], found["stale"] = STALE, why
             entries.append(found)
             if not why:
-                crossed += pairs.of_result(loaded.data, diagnose)
+                crossed += pairs.of_result(loaded.result, diagnose)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             problems.append({"path": str(loaded.path),
                              "problem": f"could not be reported: {type(exc).__name__}: {exc}"})
@@ -403,14 +411,14 @@ def _known_cells() -> dict[str, list[Any]]:
     return known_cells()
 
 
-def _staleness(cells: list[Any], data: dict[str, Any]) -> str | None:
+def _staleness(cells: list[Any], result: CellResult) -> str | None:
     """Why a result stands for none of the matrix cells of its id (None when one, or when
     its id is no matrix cell's: a ``here`` run, a bump gate's cell, a fake)."""
     from compat.result.fingerprint import staleness
 
     if not cells:
         return None
-    reasons = [staleness(cell, data) for cell in cells]
+    reasons = [staleness(cell, result.to_dict()) for cell in cells]
     return None if None in reasons else reasons[0]
 
 

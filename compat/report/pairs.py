@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from compat import engines
+from compat.result.model import CellResult, from_dict
 
 #: Pair verdicts, best first: (name, Markdown mark, short label, colour).
 WORDS = (("loads", "✅ loads", "loads", "#2e7d32"),
@@ -31,13 +32,17 @@ def pair_tiers(engine_name: str) -> list[str]:
     return [t.name for t in engines.get_engine(engine_name).tiers if t.of_pairs]
 
 
-def of_result(data: dict[str, Any], diagnose: Any = None) -> list[dict[str, Any]]:
-    """Every pair a result's tiers ``of_pairs`` judged, this cell the loading one."""
-    cell = data["cell"]
+def of_result(given: CellResult | dict[str, Any], diagnose: Any = None
+              ) -> list[dict[str, Any]]:
+    """Every pair a result's tiers ``of_pairs`` judged, this cell the loading one (a
+    mapping is read as a result file's data)."""
+    result = given if isinstance(given, CellResult) else from_dict(given)
+    cell = result.cell
     engine = engines.engine_of_cell(cell)
     found = []
     for name in pair_tiers(engine):
-        tier = data.get("tiers", {}).get(name) or {}
+        kept = result.tiers.get(name)
+        tier = kept.to_dict() if kept else {}
         first = tier.get("repaired") or tier.get("bare")
         # No bare round on record: the tier ran once, as the environment is.
         bare = {t["test"]: t.get("outcome") for t in tier.get("tests", [])} if first is None \

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from compat.result.model import SCHEMA
+
 TIERS = ("import", "load", "synth", "stream", "finetune", "bench")
 
 
@@ -47,7 +49,7 @@ def fake_result(cell_id: str, *, tts: str = "TTS==0.22.0", torch: str = "2.1.2",
                             "message": install_error, "seconds": 1.0}
     shims_needed = sorted({m[2] for m in mended.values()})
     return {
-        "schema": "xtts-compat/result/1", "suite_version": "0.1.0", "fingerprint": "f",
+        "schema": SCHEMA, "suite_version": "0.1.0", "fingerprint": "f",
         "cell": {"id": cell_id, "engine": "xtts", "python": python[:4], "tts": tts,
                  "torch": torch, "transformers": transformers, "pins": {},
                  "requirements": [tts, f"torch=={torch}", f"transformers=={transformers}"],

@@ -191,3 +191,35 @@ def test_each_incell_module_imports_on_the_oldest_python_with_only_pytest(tmp_pa
         if ran.returncode != 0:
             failed.append(f"{mod}: {ran.stderr.strip().splitlines()[-1]}")
     assert failed == []
+
+
+# -- the Engine fields' documentation --------------------------------------------------------
+
+
+def test_every_engine_field_says_what_it_does_with_an_example():
+    import dataclasses
+
+    from compat.engines import fielddocs
+    from compat.engines.base import Engine
+
+    documented = fielddocs.fields()
+    assert [name for name, _, _ in documented] == [f.name for f in dataclasses.fields(Engine)]
+    assert [name for name, what, example in documented if not what or not example] == []
+
+
+def test_the_extending_page_shows_the_fields_as_documented():
+    from compat.engines import fielddocs
+
+    page = fielddocs.PAGE.read_text(encoding="utf-8")
+    assert page == fielddocs.render(page), "python -m compat.engines.fielddocs"
+
+
+def test_a_field_without_its_example_is_seen(tmp_path, monkeypatch):
+    """Proof the check can fail: base.py with one example taken out."""
+    from compat.engines import fielddocs
+
+    copy = tmp_path / "base.py"
+    copy.write_text(fielddocs.BASE.read_text(encoding="utf-8").replace(
+        '    #: Example: ``golden_tier="synth"``\n', ""), encoding="utf-8")
+    monkeypatch.setattr(fielddocs, "BASE", copy)
+    assert [n for n, what, example in fielddocs.fields() if not example] == ["golden_tier"]
