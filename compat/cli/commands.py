@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from compat.incell import bundled
 from compat.system import exits
 
 
@@ -41,7 +42,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("doctor", "compat.cli.doctor",
             "what will break in an environment you already have, and the fix (metadata only)",
             "--python PATH [--json] [--verify]", (OK, FOUND, CANNOT)),
-    Command("shims", "patches.__main__",
+    Command("shims", f"{bundled.package_name('patches')}.__main__",
             "put the shims into an environment, take them out, or show them",
             "install|remove|status --python PATH"),
     Command("here", "compat.cli.here",

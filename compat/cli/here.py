@@ -52,7 +52,9 @@ def pytest_overlay(info: dict[str, Any]) -> tuple[Path, ...]:
     """A folder holding pytest and its plugins for an interpreter that lacks them."""
     if all(info["pkgs"].get(n) for n in ("pytest", "pytest-benchmark", "pytest-timeout")):
         return ()
-    from fixtures.store import cache_root
+    from compat.incell.bundled import module
+
+    cache_root = module("fixtures", "store").cache_root
 
     folder = cache_root() / f"pytest-overlay-py{info['python']}"
     if not (folder / "pytest").exists():

@@ -217,7 +217,9 @@ def _apply_shims() -> None:
     """``COMPAT_SHIMS``: ``auto`` (every shim that applies) or a comma-separated list."""
     wanted = os.environ.get("COMPAT_SHIMS")
     if wanted:
-        import patches
+        from compat.incell.bundled import module
+
+        patches = module("patches")
 
         patches.apply(None if wanted == "auto" else [n for n in wanted.split(",") if n])
 
@@ -225,7 +227,9 @@ def _apply_shims() -> None:
 def _shim_state() -> dict[str, Any] | None:
     if not os.environ.get("COMPAT_SHIMS"):
         return None
-    import patches
+    from compat.incell.bundled import module
+
+    patches = module("patches")
 
     return {"requested": os.environ["COMPAT_SHIMS"], "applied": patches.applied(),
             "active": patches.active()}

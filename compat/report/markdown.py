@@ -153,7 +153,7 @@ def pins(recommended: list[dict[str, Any]], level: str = "##") -> list[str]:
             out += ["", f"{title} (`{chosen['cell']}`, Python {chosen['python']}):", "",
                     "```text", *chosen["requirements"], "```"]
             if kind == "shimmed":
-                out.append(f"then `python -m patches install` (shims: "
+                out.append(f"then `xtts-compat shims install --python PATH` (shims: "
                            f"{', '.join(chosen['shims'])})")
         out.append("")
     return out

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import patches
 from compat import engines
 from compat.cells import Cell
 from compat.engines import Engine
 from compat.env import cellenv, host
 from compat.env.install import InstallResult, install, stamp, uv_executable
+from compat.incell.bundled import module as bundled_module
 from compat.incell.status import ran
 from compat.result import artifacts, benchfigures, crash
 from compat.result import files as results
@@ -502,7 +502,7 @@ def _shim_rounds(run: CellRun, result: dict[str, Any], tag: str
         shim_plan(run, rounds[0][1].tiers) if run.shim_rounds else
         {"rerun": False, "reason": "shim rounds off: the environment as it is"})
     if plan["rerun"]:
-        order = list(patches.SHIMS)
+        order = list(bundled_module("patches").SHIMS)
         first = sorted({s for names in plan["addressed"].values() for s in names}, key=order.index)
         rounds.append((first, _run_tiers(_rerun_only(run, rounds), result, first, tag)))
         rest = [s for s in plan["selected"] if s not in first]
@@ -646,13 +646,13 @@ def _run_tiers(run: CellRun, result: dict[str, Any], shims: list[str], env_tag: 
     return TierRun(tiers, out, shim_state, files, machine_load)
 
 
-
 def shim_plan(run: CellRun, tiers: dict[str, Any]) -> dict[str, Any]:
     """Which shims apply in this cell, which failures they address, and whether to rerun."""
     if not shimrounds.any_failed(tiers):
         return {"rerun": False, "reason": "every tier passed bare: no shim needed"}
     out = subprocess.run([str(run.python), "-c",
-                          "import json, patches; print(json.dumps(patches.selected()))"],
+                          "import json; from compat.incell.bundled import module; "
+                          "print(json.dumps(module('patches').selected()))"],
                          capture_output=True, text=True, env=_cell_env(run, {}), timeout=120)
     try:
         selected = json.loads(out.stdout.strip().splitlines()[-1])

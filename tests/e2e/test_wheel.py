@@ -83,12 +83,29 @@ def test_the_wheels_doctor_names_the_seed_stacks_breakages(installed, tmp_path):
 
 
 def test_the_wheel_carries_its_data(installed):
-    """The knowledge bases, the shims, the schemas and the templates are in the wheel."""
+    """The knowledge bases, the shims, the schemas, the templates and the fixtures' data
+    are in the wheel, all inside compat/."""
     site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
     for path in ("compat/engines/xtts/known_breakages.toml", "compat/result/knowledge.schema.json",
                  "compat/report/report.schema.json", "compat/report/templates/report.html.j2",
-                 "patches/weights_only.py", "compat/engines/xtts/tiers/test_crossload.py"):
+                 "compat/patches/weights_only.py", "compat/engines/xtts/tiers/test_crossload.py",
+                 "compat/fixtures/build_xtts.py", "compat/fixtures/voice/SHA256SUMS"):
         assert (site / path).is_file(), path
+
+
+def test_the_wheel_installs_no_top_level_name_another_distribution_owns(installed):
+    """Before issue 28 it installed ``fixtures`` and ``patches`` at the top level: names of
+    other distributions on PyPI (``fixtures`` is a long-standing one)."""
+    site = next((installed.parent.parent / "lib").glob("python3*/site-packages"))
+    (record,) = site.glob("xtts_compat-*.dist-info/RECORD")
+    tops = {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"compat"}
+    assert not (site / "fixtures").exists() and not (site / "patches").exists()
+    python = installed.parent / "python"
+    found = run(str(python), "-c", "from compat.incell import bundled; "
+                "print(bundled.package_name('fixtures'), bundled.package_name('patches'))",
+                cwd=installed.parent)
+    assert found.stdout.split() == ["compat.fixtures", "compat.patches"], found.stderr
 
 
 def test_shims_install_through_the_cli(installed, tmp_path):

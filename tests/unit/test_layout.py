@@ -223,3 +223,42 @@ def test_a_field_without_its_example_is_seen(tmp_path, monkeypatch):
         '    #: Example: ``golden_tier="synth"``\n', ""), encoding="utf-8")
     monkeypatch.setattr(fielddocs, "BASE", copy)
     assert [n for n, what, example in fielddocs.fields() if not example] == ["golden_tier"]
+
+
+# -- the wheel's names -----------------------------------------------------------------------
+
+
+def test_the_wheel_lists_every_package_of_compat_and_owns_one_top_level_name():
+    """pyproject.toml lists the packages (package-dir needs it): compat/'s own, and the
+    shims and fixture builders mapped inside compat. A package added to compat/ and not
+    listed would be missing from the wheel; a top-level name other than compat would be
+    one another distribution may own (``fixtures`` is on PyPI)."""
+    from compat.system.tomlcompat import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed = set(config["setuptools"]["packages"])
+    found = {module_name(p) for p in COMPAT.rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    mapped = config["setuptools"]["package-dir"]
+    assert listed == found | set(mapped), listed ^ (found | set(mapped))
+    assert {name.split(".")[0] for name in listed} == {"compat"}
+    assert all((REPO / folder / "__init__.py").is_file() for folder in mapped.values())
+
+
+def test_every_name_a_tier_test_takes_from_its_conftest_is_there():
+    """A tier test importing a name its conftest no longer has fails at collection, in
+    every cell, with exit 2 (the tier support moved to compat/incell/tiersupport.py)."""
+    missing = []
+    for conftest in sorted(COMPAT.glob("engines/*/tiers/conftest.py")):
+        tree = ast.parse(conftest.read_text(encoding="utf-8"))
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        defined |= {a.asname or a.name for n in tree.body
+                    if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+        for test in sorted(conftest.parent.glob("*.py")):
+            for node in ast.walk(ast.parse(test.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "conftest":
+                    missing += [f"{test.relative_to(REPO)}: {a.name}" for a in node.names
+                                if a.name not in defined]
+    assert missing == []

@@ -106,7 +106,7 @@ def test_markdown_has_a_table_per_line_the_shims_and_the_pins(mixed):
     pins = text[text.index("## Recommended pins"):]
     assert "TTS==0.22.0\ntorch==2.1.2\ntransformers==4.35.2" in pins          # bare: good
     assert "TTS==0.22.0\ntorch==2.9.1\ntransformers==4.57.3" in pins          # shims: seed
-    assert "python -m patches install (shims: beam_search)" in pins.replace("`", "")
+    assert "xtts-compat shims install --python PATH (shims: beam_search)" in pins.replace("`", "")
 
 
 def test_a_malformed_result_is_reported_by_path_and_the_rest_still_render(mixed, capsys):

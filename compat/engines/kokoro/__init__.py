@@ -26,11 +26,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
-from fixtures import store
-from fixtures.build_kokoro import CHECKPOINT, VOICES, canonical_dir
-from fixtures.manifest import FixtureError, sha256, verify
+from compat.incell import bundled
 
-GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
+store = bundled.module("fixtures", "store")
+manifest = bundled.module("fixtures", "manifest")
+build_kokoro = bundled.module("fixtures", "build_kokoro")
+CHECKPOINT, VOICES, canonical_dir = (build_kokoro.CHECKPOINT, build_kokoro.VOICES,
+                                     build_kokoro.canonical_dir)
+FixtureError, sha256, verify = manifest.FixtureError, manifest.sha256, manifest.verify
+
+GOLDEN_ROOT = bundled.folder("fixtures") / "golden"
 #: Every input of a synthesis besides the voices: the golden output is keyed to their
 #: hashes (and the voices'), and a cell whose inputs differ is ``unverified``.
 MODEL_FILES = ("config.json", CHECKPOINT)
@@ -43,7 +48,7 @@ FIXTURE = FixtureSpec(
                    pins=(("numpy", "2.4.6"), ("misaki", "0.9.4")), engine="kokoro",
                    tags=("kokoro", "golden"),
                    source="compat/engines/kokoro (the reference cell)"),
-    builder="fixtures.build_kokoro",
+    builder=f"{bundled.package_name('fixtures')}.build_kokoro",
     folder=canonical_dir,
     verify=verify,
 )

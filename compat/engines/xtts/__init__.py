@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compat.engines.base import Engine, Figure, FixtureSpec, Line, Tier
-from fixtures import store
-from fixtures.manifest import FixtureError, sha256, verify
+from compat.incell import bundled
 
-GOLDEN_ROOT = Path(__file__).resolve().parents[3] / "fixtures" / "golden"
+store = bundled.module("fixtures", "store")
+manifest = bundled.module("fixtures", "manifest")
+FixtureError, sha256, verify = manifest.FixtureError, manifest.sha256, manifest.verify
+
+GOLDEN_ROOT = bundled.folder("fixtures") / "golden"
 
 #: The canonical fixture is built where the released checkpoint's classes live at the
 #: release's module paths: the release-era stack of the original line.
@@ -18,7 +21,7 @@ FIXTURE = FixtureSpec(
     reference=dict(id="tts0.22.0-torch2.1.2-tf4.35.2-py3.11", python="3.11", tts="TTS==0.22.0",
                    torch="2.1.2", transformers="4.35.2", pins=(("torchaudio", "2.1.2"),),
                    engine="xtts", source="compat/engines/xtts (the reference cell)"),
-    builder="fixtures.build_xtts",
+    builder=f"{bundled.package_name('fixtures')}.build_xtts",
     folder=store.canonical_dir,
     verify=verify,
 )

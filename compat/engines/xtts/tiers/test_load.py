@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import sha256
+from compat.incell.tiersupport import sha256
 
 pytestmark = pytest.mark.tier("load")
 #: Seeds the fresh initialisation a released model's weights are compared with.
@@ -39,7 +39,9 @@ def check_weights(model, model_dir, config) -> str:
     from a fresh random initialisation. Raises AssertionError naming the tensors."""
     from TTS.tts.models.xtts import Xtts
 
-    from fixtures.manifest import weights_digest
+    from compat.incell.bundled import module
+
+    weights_digest = module("fixtures", "manifest").weights_digest
 
     state = model.state_dict()
     manifest = model_dir / "manifest.json"
