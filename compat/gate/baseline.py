@@ -71,8 +71,15 @@ def fill_baseline(path: Path, entries: list[dict[str, Any]], matrix: str
                         if new["tiers"].get(t, {}).get("expect") != v.get("expect"))
         merged = {**old, "tiers": {**old["tiers"], **added}}
         if differ:
+            # A run of some tiers (``--tiers``) left the others not run: that is no
+            # disagreement, and the note says which it is.
+            unrun = [t for t in differ if new["tiers"].get(t, {}).get("expect")
+                     in (None, "not-run")]
+            said = [f"the result did not run {', '.join(unrun)}"] if unrun else []
+            if len(unrun) < len(differ):
+                said.append(f"it disagrees on {', '.join(t for t in differ if t not in unrun)}")
             notes.append(f"{entry['cell']}: added {', '.join(added)}; verdict kept "
-                         f"({old.get('verdict')}): the result disagrees on {', '.join(differ)}")
+                         f"({old.get('verdict')}): {'; '.join(said)}")
         else:
             merged["verdict"] = new["verdict"]
             notes.append(f"{entry['cell']}: added {', '.join(added)}")

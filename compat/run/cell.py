@@ -245,11 +245,20 @@ def _merge_partial(run: CellRun, stored: dict[str, Any], partial: dict[str, Any]
     return merged
 
 
-def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: bool = False
-                    ) -> dict[str, Any]:
-    """Install and run the cell's tiers (``run.only``: just those); write the result.
-    ``partial``: a rerun of some tiers, merged into the stored result by the caller."""
-    cell, progress = run.cell, run.progress
+@dataclass(frozen=True)
+class Step:
+    """One named step of a cell's run: it reads the run and the result so far, records
+    what it found in the result, and says whether the run goes on (False: a step that
+    failed in a way that makes the next ones meaningless, its reason recorded)."""
+
+    name: str
+    run: Callable[[CellRun, dict[str, Any]], bool]
+
+
+def open_record(run: CellRun, fp: str, digests: dict[str, str]) -> dict[str, Any]:
+    """The result the steps fill in: the cell, its fingerprint and tier digests, the
+    interpreter and the environment the cell's processes see."""
+    cell = run.cell
     py_version = interpreter_version(run.interpreter) if run.interpreter else None
     result = results.new_result(cell.as_dict(), fp, machine_info())
     result["tier_digests"] = digests
@@ -262,26 +271,72 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: boo
     if run.threads:
         result["environment"]["threads"] = run.threads  # --jobs: cores // N per cell
     run.work_dir.mkdir(parents=True, exist_ok=True)
+    return result
+
+
+def step_install(run: CellRun, result: dict[str, Any]) -> bool:
+    """The cell's pins into its environment (reused when its stamp matches). A failed
+    install ends the run: every tier is ``not-run``, or the disk is said to be full."""
     tiers: dict[str, Any] = result["tiers"]
+    if run.interpreter is None or run.venv is None:
+        tiers["install"] = results.tier_status(
+            "error", exc_type="InterpreterNotFound",
+            message=f"no working Python {run.cell.python} interpreter on this machine "
+                    "(looked in COMPAT_PYTHON_X_Y, pyenv, uv, PATH)")
+    else:
+        _install(run, result)
+    if tiers["install"]["status"] == "pass":
+        return True
+    if disk_full(tiers["install"]):
+        record_disk_full(run, result)
+    else:
+        why = f"install {tiers['install']['status']}"
+        for tier in run.engine.tiers:
+            tiers[tier.name] = results.tier_status("not-run", reason=why)
+        result["outcome"] = "install-failed"
+    return False
+
+
+def step_probe(run: CellRun, result: dict[str, Any]) -> bool:
+    """Python, packages and devices, asked inside the cell (compat.incell.probe)."""
+    _probe(run, result)
+    return True
+
+
+def step_host(run: CellRun, result: dict[str, Any]) -> bool:
+    """The host programs the engine needs for what is installed (FFmpeg, espeak-ng)."""
+    _host(run, result)
+    return True
+
+
+def step_tiers(run: CellRun, result: dict[str, Any]) -> bool:
+    """The tiers bare, the shim rounds, and the repair rounds (each of which runs the
+    tiers and their shim rounds again, in a repaired environment); then the figures."""
+    _tiers(run, result)
+    return True
+
+
+#: A cell's run once its record is open, in order: nox's ``workflow.execute`` is the
+#: model (a tuple of named steps, each taking what the one before left). The result is
+#: written after the last step, or after the step that ended the run, whatever happened.
+STEPS: tuple[Step, ...] = (
+    Step("install", step_install),
+    Step("probe", step_probe),
+    Step("host", step_host),
+    Step("tiers", step_tiers),
+)
+
+
+def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: bool = False
+                    ) -> dict[str, Any]:
+    """Open the record, run ``STEPS`` (``run.only``: just those tiers), write the result.
+    ``partial``: a rerun of some tiers, merged into the stored result by the caller."""
+    progress = run.progress
+    result = open_record(run, fp, digests)
     try:
-        if run.interpreter is None or run.venv is None:
-            tiers["install"] = results.tier_status(
-                "error", exc_type="InterpreterNotFound",
-                message=f"no working Python {cell.python} interpreter on this machine "
-                        "(looked in COMPAT_PYTHON_X_Y, pyenv, uv, PATH)")
-        else:
-            _install(run, result)
-        if tiers["install"]["status"] == "pass":
-            _probe(run, result)
-            _host(run, result)
-            _tiers(run, result)
-        elif disk_full(tiers["install"]):
-            record_disk_full(run, result)
-        else:
-            why = f"install {tiers['install']['status']}"
-            for tier in run.engine.tiers:
-                tiers[tier.name] = results.tier_status("not-run", reason=why)
-            result["outcome"] = "install-failed"
+        for step in STEPS:
+            if not step.run(run, result):
+                break
     except Interrupted as exc:  # stopped: the processes are ended; recorded, then raised
         record_interruption(run, result, exc)
         raise

@@ -342,7 +342,9 @@ def test_update_baseline_missing_only_fills_the_gaps_and_changes_no_expectation(
         **{t: v["expect"] for t, v in before["tiers"].items()},
         "longform": "pass", "crossload": "pass"}  # added as the result has them
     assert data["a"]["verdict"] == before["verdict"] == "pass"  # kept: synth disagrees
-    assert "a: added longform, crossload; verdict kept (pass): the result disagrees on" in out
+    assert ("a: added longform, crossload; verdict kept (pass): the result did not run "
+            "bench, finetune, stream; it disagrees on synth") in out  # the tiers after the
+    # failing synth were not run, which is no disagreement; synth is one
     assert "b: added (verdict fail)" in out
     assert "b: still no expectation for longform, crossload" in err
     # The gate still sees a's synth failure: filling the gaps hid nothing.
