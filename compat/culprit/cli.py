@@ -29,7 +29,13 @@ from compat.culprit import search
 from compat.culprit.trials import State, TrialError, Trials, needed_tiers, pins_of
 from compat.incell.atomicio import write_json_atomic
 from compat.plan import releases as index
-from compat.plan.bumps import cell_from_pins, pins_from_diff, pins_in, requirement_file_pins
+from compat.plan.bumps import (
+    cell_from_pins,
+    contexts_from_diff,
+    pins_from_diff,
+    pins_in,
+    requirement_file_pins,
+)
 from compat.plan.matrixfile import load_matrices
 from compat.run.via_nox import run_cells
 from compat.system import exits, paths
@@ -280,9 +286,12 @@ def _lock_pins(path: Path) -> dict[str, str]:
 def several(args: argparse.Namespace, cell: Cell | None, trials_dir: Path,
             go: Callable[..., None], fetch: index.Fetch | None) -> dict[str, Any]:
     """The moved pins from ``--from-diff`` or the two lock files, then :func:`packages`."""
+    context = None
     if args.from_diff:
         old, new, files = pins_from_diff(args.root.resolve(), args.from_diff, every=True)
         source = f"{', '.join(files) or 'no requirement file'} since {args.from_diff}"
+        # the trials install as the project does: its index options, its engine's extras
+        context = contexts_from_diff(args.root.resolve(), args.from_diff, files)[0]
     else:
         if not (args.good_lock and args.bad_lock):
             raise BisectError("give both --good-lock and --bad-lock")
@@ -290,7 +299,7 @@ def several(args: argparse.Namespace, cell: Cell | None, trials_dir: Path,
         source = f"{args.good_lock} -> {args.bad_lock}"
     python = args.python or (cell.python if cell else f"{sys.version_info[0]}."
                                                      f"{sys.version_info[1]}")
-    base = cell or cell_from_pins(dict(old), python)
+    base = cell or cell_from_pins(dict(old), python, context)
     return packages(args, base, old, new, source, trials_dir, go, fetch)
 
 

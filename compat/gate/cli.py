@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from compat.cells import Cell, MatrixError
+from compat.cells import Cell, InstallOptions, MatrixError
 from compat.engines import get_engine
 from compat.gate.baseline import (
     BASELINE,
@@ -291,8 +291,13 @@ def _bump_gate(args: argparse.Namespace) -> int:
         if old_pins == new_pins:
             print(f"gate: {', '.join(files)} changed, but no watched pin did: nothing to gate")
             return OK
-        old = cell_from_pins(old_pins, args.python)
-        new = cell_from_pins(new_pins, args.python)
+        old_ctx, new_ctx = bumps.contexts_from_diff(args.root.resolve(), args.from_diff,
+                                                    files, python=args.python)
+        old = cell_from_pins(old_pins, args.python, old_ctx)
+        new = cell_from_pins(new_pins, args.python, new_ctx)
+        if new.install != InstallOptions() or "[" in new.tts:
+            print(f"gate: installed as the files say: {new.tts}, "
+                  f"{_install_words(new.install) or 'PyPI'}")
         print(f"gate: {', '.join(files)}: " + ", ".join(
             f"{k} {old_pins.get(k, '-')} -> {new_pins.get(k, '-')}"
             for k in sorted(set(old_pins) | set(new_pins)) if old_pins.get(k) != new_pins.get(k)))
@@ -340,3 +345,10 @@ def _bump_gate(args: argparse.Namespace) -> int:
     return publish(text, md, sum(c.regression for c in changes + slow),
                    _undecided(changes + slow))
 
+
+def _install_words(options: InstallOptions) -> str:
+    """The index options a cell installs with, as pip's flags (empty: PyPI alone)."""
+    words = [f"--index-url {options.index_url}"] if options.index_url else []
+    words += [f"--extra-index-url {u}" for u in options.extra_index_urls]
+    words += [f"--find-links {u}" for u in options.find_links]
+    return " ".join(words + (["--pre"] if options.pre else []))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from compat import engines
-from compat.cells import Cell, cell_id, valid_id
+from compat.cells import Cell, InstallOptions, cell_id, valid_id
 from compat.plan.stack import StackError, cell_from_versions
 from compat.system.exits import CannotRun as GateError
 from compat.system.tomlcompat import tomllib
@@ -158,6 +159,71 @@ def requirement_file_pins(path: Path, *, every: bool = False, python: str | None
 REQUIREMENT_FILES = ("requirements*.txt", "constraints*.txt", "pyproject.toml", "uv.lock")
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a requirement set says besides its pins: where its packages come from (the
+    files' ``--index-url``, ``--extra-index-url``, ``--find-links``, ``--pre`` lines) and
+    the extras each distribution is installed with (``TTS[ja]==0.22.0``). A cell built
+    from the set installs as the user's project does: from a CPU-only index, say."""
+
+    install: InstallOptions = field(default_factory=InstallOptions)
+    extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def requirement_file_context(path: Path, *, python: str | None = None) -> Context:
+    """The index options and extras of a requirements or constraints file (and the files
+    it includes), read by pip's own grammar; a later option of a kind wins, as in pip,
+    except extra indexes and find-links, which add up."""
+    from pip_requirements_parser import RequirementsFile
+
+    try:
+        parsed = RequirementsFile.from_file(str(path), include_nested=True)
+    except Exception as exc:
+        raise GateError(f"{path.name}: not a requirements file pip could read ({exc})") from None
+    index_url, extra, links, pre = None, [], [], False
+    for line in parsed.options:
+        found = line.options
+        index_url = found.get("index_url", index_url)
+        extra += [u for u in found.get("extra_index_urls", []) if u not in extra]
+        links += [u for u in found.get("find_links", []) if u not in links]
+        pre = pre or bool(found.get("pre"))
+    env = marker_environment(python)
+    extras: dict[str, tuple[str, ...]] = {
+        str(canonicalize_name(r.name)): tuple(sorted(r.extras)) for r in parsed.requirements
+        if r.name and r.extras and (r.marker is None or r.marker.evaluate(env))}
+    links = [str((path.parent / u).resolve()) if "://" not in u else u for u in links]
+    return Context(InstallOptions(index_url=index_url, extra_index_urls=tuple(extra),
+                                  find_links=tuple(links), pre=pre), extras)
+
+
+def contexts_from_diff(root: Path, base: str, changed: list[str], *,
+                       python: str | None = None) -> tuple[Context, Context]:
+    """The contexts of the changed requirements files at ``base`` and in the working tree
+    (pyproject.toml and uv.lock hold no index lines a cell could use: none from them)."""
+    import tempfile
+
+    def merged(tree: Path) -> Context:
+        found = Context()
+        for name in changed:
+            path = tree / name
+            if name.endswith((".toml", ".lock")) or not path.is_file():
+                continue
+            more = requirement_file_context(path, python=python)
+            mine, theirs = found.install, more.install
+            found = Context(InstallOptions(
+                index_url=theirs.index_url or mine.index_url,
+                extra_index_urls=(*mine.extra_index_urls, *(u for u in theirs.extra_index_urls
+                                                            if u not in mine.extra_index_urls)),
+                find_links=(*mine.find_links, *(u for u in theirs.find_links
+                                                if u not in mine.find_links)),
+                pre=mine.pre or theirs.pre), {**found.extras, **more.extras})
+        return found
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _checkout_requirements(root, base, Path(tmp))
+        return merged(Path(tmp)), merged(root)
+
+
 def _git(root: Path, *args: str) -> str:
     out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
     if out.returncode:
@@ -218,13 +284,19 @@ def _checkout_requirements(root: Path, base: str, dest: Path) -> None:
         target.write_text(_git(root, "show", f"{base}:./{rel}"), encoding="utf-8")
 
 
-def cell_from_pins(pins: dict[str, str], python: str) -> Cell:
+def cell_from_pins(pins: dict[str, str], python: str, context: Context | None = None) -> Cell:
     """A cell from a requirement set's pins (an engine's line, torch and transformers
-    needed)."""
+    needed), installed as the set says (``context``: its index options, and the engine's
+    extras)."""
     try:
         cell = cell_from_versions(pins, python, where="the requirement files")
     except StackError as exc:
         raise GateError(f"{exc} exactly") from None
+    if context is not None:
+        extras = context.extras.get(cell.tts_distribution, ())
+        tts = (f"{cell.tts_requirement.name}[{','.join(extras)}]{cell.tts_requirement.specifier}"
+               if extras else cell.tts)
+        cell = replace(cell, tts=tts, install=context.install)
     return _checked(cell, "the requirement files")
 
 

@@ -381,3 +381,35 @@ def test_a_bump_of_a_pin_beside_the_axes_is_a_cell_of_its_own(tmp_path):
     assert dict(new.pins)["numpy"] == "2.1.0" and dict(old.pins)["numpy"] == "1.26.4"
     same = gate.cell_from_pins(old_pins, "3.11")
     assert gate.distinguished(old, same).id == old.id  # nothing moved: the same id
+
+
+def test_from_diff_installs_the_cells_as_the_files_say(tmp_path):
+    """Issue 26, the rest: `--index-url` (a CPU-only torch index, say), extra indexes,
+    find-links and the engine's extras were dropped, so the gate tested a stack the
+    project never installs. They reach both cells now, each from its own revision."""
+    from compat.plan import bumps
+
+    app = tmp_path / "app"
+    app.mkdir()
+    git(app, "init", "-q")
+    head = ("--index-url https://download.pytorch.org/whl/cpu\n"
+            "--extra-index-url https://pypi.org/simple\n")
+    (app / "requirements.txt").write_text(
+        head + "TTS[ja]==0.22.0\ntorch==2.1.2\ntransformers==4.35.2\n")
+    git(app, "add", ".")
+    git(app, "commit", "-qm", "app")
+    (app / "requirements.txt").write_text(
+        head + "--find-links wheels\nTTS[ja]==0.22.0\ntorch==2.5.1\ntransformers==4.35.2\n")
+    old_pins, new_pins, files = gate.pins_from_diff(app, "HEAD", python="3.11")
+    old_ctx, new_ctx = bumps.contexts_from_diff(app, "HEAD", files, python="3.11")
+    old = gate.cell_from_pins(old_pins, "3.11", old_ctx)
+    new = gate.cell_from_pins(new_pins, "3.11", new_ctx)
+    for cell in (old, new):
+        assert cell.tts == "TTS[ja]==0.22.0"
+        assert cell.install.index_url == "https://download.pytorch.org/whl/cpu"
+        assert cell.install.extra_index_urls == ("https://pypi.org/simple",)
+    assert old.install.find_links == ()  # the base revision had none
+    assert new.install.find_links == (str((app / "wheels").resolve()),)
+    assert new.id == "tts0.22.0-torch2.5.1-tf4.35.2-py3.11"
+    # and without a context (a --bump of a matrix cell) nothing is invented
+    assert gate.cell_from_pins(new_pins, "3.11").install == type(new.install)()
