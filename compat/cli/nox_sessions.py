@@ -109,18 +109,30 @@ def matrix_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, int, list[str]]:
-    """Where this cell stands among the matrix sessions nox will run in this invocation."""
+def nox_queue(session: nox.Session) -> tuple[list[Any], list[Any]] | None:
+    """The matrix sessions nox has run in this invocation (this one included) and those
+    still queued; None when nox no longer exposes them. nox has no public API for its
+    run's queue (nox 2025.x: the manifest's ``_consumed`` and ``_queue``), so this is the
+    one place that reads it, and every caller has an answer without it: positions from
+    the matrix file's order, no crossload catch-up. tests/e2e/test_nox_e2e.py runs it
+    against the installed nox."""
     try:
         manifest = session._runner.manifest
-        done = [s for s in manifest._consumed if s.name == "matrix"]
-        queued = [s for s in manifest._queue if s.name == "matrix"]
-        remaining = [str(s.func.call_spec.get("cell", "?"))  # type: ignore[attr-defined]
-                     for s in queued]
-        return len(done), len(done) + len(queued), remaining
+        return ([s for s in manifest._consumed if s.name == "matrix"],
+                [s for s in manifest._queue if s.name == "matrix"])
     except AttributeError:
+        return None
+
+
+def _position(session: nox.Session, cell_id: str, matrix: Matrix) -> tuple[int, int, list[str]]:
+    """Where this cell stands among the matrix sessions nox will run in this invocation."""
+    found = nox_queue(session)
+    if found is None:
         ids = [c.id for c in matrix.cells]
         return ids.index(cell_id) + 1, len(ids), ids[ids.index(cell_id) + 1:]
+    done, queued = found
+    remaining = [str(s.func.call_spec.get("cell", "?")) for s in queued]
+    return len(done), len(done) + len(queued), remaining
 
 
 def chosen_tiers(asked: str, own: tuple[str, ...]) -> tuple[str, ...]:
@@ -277,10 +289,10 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
     tiers ``of_pairs`` (crossload) where what the later cells left changed, so one
     ``nox -s matrix`` fills the whole grid. A cell whose environment is gone (keep-env =
     false) is left as it is, and said so."""
-    try:
-        runners = [s for s in session._runner.manifest._consumed if s.name == "matrix"]
-    except AttributeError:
+    found = nox_queue(session)
+    if found is None:
         return
+    runners = found[0]
     todo = []
     for runner in runners:
         cell = matrix.by_id().get(str(runner.func.call_spec.get("cell")))  # type: ignore[attr-defined]
