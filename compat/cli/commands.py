@@ -59,6 +59,9 @@ COMMANDS: tuple[Command, ...] = (
             "the release, or the set of packages, that broke a cell",
             "--cell ID --package NAME [--good V --bad V --tier T | --newest-good] | "
             "--from-diff BASE", (OK, FOUND, CANNOT)),
+    Command("atlas", "compat.report.atlas",
+            "the compatibility atlas: every release's working stacks and what breaks the "
+            "others, as docs/atlas.md", "[RESULTS ...] [--page FILE] [--data FILE]"),
     Command("kb", "compat.cli.kb",
             "the knowledge bases: check them, or draft an entry for a cell's failure",
             "check | draft CELL [--results DIR]", (OK, FOUND, CANNOT)),

@@ -24,16 +24,19 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
         if found["id"] != "unclassified":
             text += (f"\n\ndiagnosis: {found['diagnosis']}\ncause: {found['cause']}\n"
                      f"remedy: {found['remedy']}\nreference: {found['reference']}")
-        view = {"cause": short_cause(failure), "text": text}
-        for tier in ([failure["tier"]] if failure["tier"] != "install" else item["tiers"]):
-            failure_of.setdefault(tier, view)
+        # Once, in its own tier's column: an install failure is not repeated in the
+        # columns of the tiers it kept from running (they show a dot: not run).
+        failure_of.setdefault(failure["tier"], {"cause": short_cause(failure), "text": text})
     cpu: dict[str, Any] = next(iter(item["bench"].values()), {})
     # Figures of a busy machine: shown marked, never sorted.
     busy: dict[str, Any] = next(iter(item.get("bench_busy", {}).values()), {})
     versions = " ".join([item["cell"], item["python"], item["torch"], item["transformers"],
                          item["tts"], item["line"], *item["requirements"],
                          *(f"{k}=={v}" for k, v in item["resolved"].items() if v)])
-    return {**item, "failure_of": failure_of, "rtf": cpu.get("rtf"), "load": cpu.get("load_s"),
+    # There is no install column: the install error is shown once, in the verdict's cell.
+    install_failure = failure_of.pop("install", None)
+    return {**item, "failure_of": failure_of, "install_failure": install_failure,
+            "rtf": cpu.get("rtf"), "load": cpu.get("load_s"),
             "rtf_busy": busy.get("rtf"), "load_busy": busy.get("load_s"),
             "search": versions.lower(), "verdict_class": VERDICT_CLASS[item["verdict"]],
             "machine_short": first_line(item["machine"].split("|")[0], 40)}

@@ -73,7 +73,7 @@ def fake_result(cell_id: str, *, tts: str = "TTS==0.22.0", torch: str = "2.1.2",
 
 @functools.lru_cache(maxsize=1)
 def _known() -> dict[str, list[Any]]:
-    from compat.cli.clean import known_cells
+    from compat.plan.matrixfile import known_cells
 
     return known_cells()
 

@@ -1,0 +1,238 @@
+"""The compatibility atlas: for every engine release, the stacks that work with it bare,
+with shims, after a repair, and those that fail with their diagnosis and remedy; the
+recommended pins of each release; the boundaries the culprit finder found; the date and
+machine of each result. A page of the docs site (docs/atlas.md), made from results by
+``xtts-compat atlas``, with the data it was made from beside it (docs/atlas.json): the
+page's test checks the page against that data, and the data against the matrix files,
+on a fresh clone with no results folder.
+
+Only current results make the page: a stale one (its fingerprint no longer what the
+pins and code give) or an interrupted one is counted and named as "to rerun", never
+shown as a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from compat import engines
+from compat.incell.atomicio import write_text_atomic
+from compat.incell.status import INTERRUPTED, STALE
+from compat.report.collect import collect
+from compat.report.model import (
+    _newness,
+    _requirement_lines,
+    build,
+    first_line,
+    short_cause,
+)
+from compat.system import paths
+
+SCHEMA = "xtts-compat/atlas/1"
+DOCS = paths.REPO / "docs"
+PAGE, DATA = DOCS / "atlas.md", DOCS / "atlas.json"
+
+#: The page's four groups, in this order, and the verdicts each holds.
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("works", ("pass",)),
+    ("works with shims", ("pass-with-shims",)),
+    ("works after a repair", ("repaired",)),
+    ("fails", ("fail", "install-failed", "diverged", "unverified", "host-missing",
+               "incomplete", "skip")),
+)
+NOT_CURRENT = (STALE, INTERRUPTED)
+
+
+def _how(entry: dict[str, Any]) -> dict[str, Any]:
+    """What made it work, or what broke it: shims applied, the repair's fixes, or the first
+    failure's diagnosis, remedy and error."""
+    if entry["verdict"] == "pass-with-shims":
+        return {"shims": list(entry["shims"]["applied"])}
+    if entry["verdict"] == "repaired":
+        return {"fixes": list((entry["repair"] or {}).get("fixes", [])),
+                "shims": list(entry["shims"]["applied"])}
+    failures = [f for f in entry["failures"] if f["kind"] != "mended"]
+    if not failures:
+        return {}
+    first = failures[0]
+    found = first["diagnosis"]
+    return {"tier": first["tier"], "diagnosis": short_cause(first), "entry": found["id"],
+            "remedy": found.get("remedy", ""),
+            "error": (f"{first['exc_type']}: " if first["exc_type"] else "")
+            + first_line(first["message"], 400)}
+
+
+def data(report: dict[str, Any]) -> dict[str, Any]:
+    """The atlas's data from a built report (compat.report.model.build)."""
+    rows, later = [], []
+    for entry in report["entries"]:
+        if entry["verdict"] in NOT_CURRENT:
+            later.append({"cell": entry["cell"], "why": entry["verdict"]})
+            continue
+        rows.append({
+            "cell": entry["cell"], "engine": entry["engine"], "line": entry["line"],
+            "release": entry["tts"], "python": ".".join(entry["python"].split(".")[:2]),
+            "torch": entry["torch"], "transformers": entry["transformers"],
+            "verdict": entry["verdict"], "how": _how(entry),
+            "scope": list(entry.get("scope") or []),
+            "requirements": _requirement_lines(entry),
+            "machine": entry["machine"], "checked": (entry["finished_at"] or "")[:10]})
+    boundaries = [{"cell": b["cell"], "package": b["package"], "last_good": b["last_good"],
+                   "first_bad": b["first_bad"], "diagnosis": b.get("diagnosis", "")}
+                  for b in report.get("boundaries", [])]
+    return {"schema": SCHEMA, "generated_at": report["generated_at"], "rows": rows,
+            "to_rerun": later, "boundaries": boundaries}
+
+
+def _row_newness(row: dict[str, Any]) -> tuple:
+    return _newness({"tts": row["release"], "torch": row.get("torch", "0"),
+                     "transformers": row.get("transformers", "0"),
+                     "python": row.get("python", "0")})
+
+
+def _cell_text(row: dict[str, Any]) -> str:
+    how = row["how"]
+    if row["verdict"] == "pass":
+        return ""
+    if row["verdict"] == "pass-with-shims":
+        return "shims: " + ", ".join(f"`{s}`" for s in how.get("shims", []))
+    if row["verdict"] == "repaired":
+        return "pins added: " + ", ".join(f"`{f}`" for f in how.get("fixes", []))
+    if not how:
+        return row["verdict"]
+    remedy = f" Remedy: {how['remedy']}." if how.get("remedy") else ""
+    error = how["error"].replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
+    return (f"{how['tier']}: {how['diagnosis'].replace('|', chr(92) + '|')}.{remedy} "
+            f"<details><summary>error</summary><code>{error}</code></details>")
+
+
+def _machine(key: str) -> str:
+    parts = key.split("|")
+    return f"{parts[0]}, {parts[2]} cores" if len(parts) > 2 else parts[0]
+
+
+def _recommended(rows: list[dict[str, Any]]) -> str:
+    """The newest stack of a release that works bare (every tier, not a partial run), else
+    the newest that works at all and how, else why there is none."""
+    whole = [r for r in rows if not r["scope"]]
+    for verdicts, words in ((("pass",), "works bare"),
+                            (("pass-with-shims",), "works with shims"),
+                            (("repaired",), "works after a repair")):
+        good = [r for r in whole if r["verdict"] in verdicts]
+        if good:
+            best = max(good, key=_row_newness)
+            pins = ", ".join(f"`{line}`" for line in best["requirements"])
+            extra = f" ({_cell_text(best)})" if verdicts != ("pass",) else ""
+            return f"**Recommended** (the newest stack that {words}{extra}, Python " \
+                   f"{best['python']}): {pins}"
+    if whole:
+        return "**Recommended:** none: no stack of this release works in these results."
+    return ("**Recommended:** none yet: this release's cells ran some tiers only (the "
+            "exploratory matrix judges whether a stack works, not every tier).")
+
+
+def page(atlas: dict[str, Any]) -> str:
+    rows = atlas["rows"]
+    counts = {name: sum(1 for r in rows if r["verdict"] in verdicts)
+              for name, verdicts in GROUPS}
+    machines = sorted({_machine(r["machine"]) for r in rows})
+    out = ["# Compatibility atlas", "",
+           "<!-- GENERATED by `xtts-compat atlas` (compat/report/atlas.py) from results, "
+           "with docs/atlas.json: do not edit by hand. -->", "",
+           f"Which stacks work with each release: {len(rows)} stacks checked on "
+           f"{', '.join(machines) or 'no machine'}, made {atlas['generated_at'][:10]}. "
+           + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".", "",
+           "Each table is one release; each row a stack (Python, torch, transformers) and "
+           "what it came to. *works*: every tier passed as installed; *with shims*: it "
+           "passed with the shims named (`xtts-compat shims install`); *after a repair*: "
+           "with the pins named added to the install; *fails*: the knowledge base's "
+           "diagnosis and remedy, the error behind *error*. A stack marked *(some tiers)* "
+           "ran the tiers that decide whether it works, not all of them.", ""]
+    if atlas["to_rerun"]:
+        out += [f"Not shown ({len(atlas['to_rerun'])}): results that are not current "
+                "(stale or interrupted): "
+                + ", ".join(f"`{r['cell']}`" for r in atlas["to_rerun"]) + ".", ""]
+    for engine_name, engine in engines.all_engines().items():
+        mine = [r for r in rows if r["engine"] == engine_name]
+        if not mine:
+            continue
+        out += [f"## {engine.title}", ""]
+        labels = {line.key: line.distribution for line in engine.lines}
+        for line in engine.lines:
+            releases = sorted({r["release"] for r in mine if r["line"] == line.key},
+                              key=lambda v: _row_newness({"release": v}), reverse=True)
+            for release in releases:
+                newest_first = sorted((r for r in mine if r["line"] == line.key
+                                       and r["release"] == release),
+                                      key=_row_newness, reverse=True)
+                names = [n for n, _ in GROUPS]
+                here = sorted(newest_first, key=lambda r: names.index(_group(r)))
+                out += [f"### {labels[line.key]} {release}", "", _recommended(here), "",
+                        "| stack | verdict | how, or what breaks it | checked |",
+                        "|---|---|---|---|"]
+                for r in here:
+                    stack = (f"py{r['python']} · torch {r['torch']} · "
+                             f"transformers {r['transformers']}")
+                    some = " (some tiers)" if r["scope"] else ""
+                    out.append(f"| {stack} | {_group(r)}{some} | {_cell_text(r)} | "
+                               f"{r['checked']}, {_machine(r['machine'])} |")
+                out.append("")
+    if atlas["boundaries"]:
+        out += ["## Boundaries", "", "The first bad release of a package, from the culprit "
+                "finder (`xtts-compat bisect`):", "",
+                "| package | last good | first bad | found in | what broke |",
+                "|---|---|---|---|---|"]
+        out += [f"| {b['package']} | {b['last_good']} | {b['first_bad']} | `{b['cell']}` | "
+                f"{b['diagnosis'] or '(unclassified)'} |" for b in atlas["boundaries"]]
+        out.append("")
+    return "\n".join(out)
+
+
+def _group(row: dict[str, Any]) -> str:
+    return next(name for name, verdicts in GROUPS if row["verdict"] in verdicts)
+
+
+def problems(atlas: dict[str, Any], cells: dict[str, list[Any]]) -> list[str]:
+    """What makes the data no longer stand for the matrix: a row whose cell no matrix
+    file names with the requirements it ran, or a verdict the page cannot show."""
+    out = []
+    for row in atlas["rows"]:
+        known = cells.get(row["cell"])
+        if not known:
+            out.append(f"{row['cell']}: no matrix file names this cell")
+        elif row["verdict"] in NOT_CURRENT or not any(g for _, g in GROUPS
+                                                       if row["verdict"] in g):
+            out.append(f"{row['cell']}: verdict {row['verdict']!r} is no verdict of the page")
+    return out
+
+
+def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DATA
+          ) -> dict[str, Any]:
+    atlas = data(build(collect(list(folders))))
+    write_text_atomic(data_path, json.dumps(atlas, indent=1) + "\n")
+    write_text_atomic(page_path, page(atlas))
+    return atlas
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="xtts-compat atlas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", nargs="*", type=Path,
+                        help="folders of results (default: COMPAT_RESULTS, else results/)")
+    parser.add_argument("--page", type=Path, default=PAGE)
+    parser.add_argument("--data", type=Path, default=DATA)
+    args = parser.parse_args(argv)
+    folders = args.results or [paths.results_dir()]
+    missing = [str(p) for p in folders if not p.is_dir()]
+    if missing:
+        print(f"atlas: no such results folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    atlas = write(folders, args.page, args.data)
+    print(f"atlas: {len(atlas['rows'])} stacks, {len(atlas['to_rerun'])} not current -> "
+          f"{args.page}, {args.data}")
+    return 0

@@ -1,0 +1,136 @@
+"""The compatibility atlas (compat/report/atlas.py, docs/atlas.md): made from results,
+checked against the data it was made from and the matrix files, readable as a page."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from report_fakes import fake_result, write
+
+from compat.plan.matrixfile import known_cells
+from compat.report import atlas
+from compat.report.collect import collect
+from compat.report.model import build
+
+BEAM = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers'")
+WEIGHTS = ("UnpicklingError", "Weights only load failed. WeightsUnpickler error: "
+           "Unsupported global: GLOBAL TTS.tts.configs.xtts_config.XttsConfig")
+
+
+def made(tmp_path) -> dict:
+    folder = tmp_path / "results"
+    write(folder, fake_result("good-old", torch="2.1.2", transformers="4.35.2"))
+    write(folder, fake_result("good-new", torch="2.5.1", transformers="4.46.2"))
+    write(folder, fake_result("shimmed", torch="2.6.0", transformers="4.46.2",
+                              mended={"load": (*WEIGHTS, "weights_only")}))
+    write(folder, fake_result("broken", torch="2.9.1", transformers="4.57.3",
+                              failing={"import": BEAM}))
+    write(folder, fake_result("fork", tts="coqui-tts==0.27.5", torch="2.9.1",
+                              transformers="4.57.3", failing={"load": WEIGHTS}))
+    return atlas.data(build(collect([folder])))
+
+
+def test_each_release_has_its_table_groups_and_recommended_pins(tmp_path):
+    found = made(tmp_path)
+    text = atlas.page(found)
+    assert "### TTS 0.22.0" in text and "### coqui-tts 0.27.5" in text
+    table = text.split("### TTS 0.22.0")[1].split("###")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| py")]
+    # works first (newest first), then with shims, then fails
+    assert [r.split("|")[2].strip() for r in rows] == ["works", "works", "works with shims",
+                                                         "fails"]
+    assert "torch 2.5.1" in rows[0] and "`weights_only`" in rows[2]
+    assert "Remedy:" in rows[3] and "<details><summary>error</summary>" in rows[3]
+    assert "BeamSearchScorer" in rows[3]
+    assert "**Recommended** (the newest stack that works bare, Python 3.11): " \
+           "`TTS==0.22.0`, `torch==2.5.1`, `transformers==4.46.2`" in table
+    fork = text.split("### coqui-tts 0.27.5")[1]
+    assert "**Recommended:** none: no stack of this release works" in fork
+
+
+def test_a_result_that_is_not_current_is_named_not_shown(tmp_path):
+    found = made(tmp_path)
+    report = {"generated_at": "2026-12-04T00:00:00+00:00", "boundaries": [],
+              "entries": []}
+    stale = copy.deepcopy(found)
+    stale["rows"] = stale["rows"][1:]
+    stale["to_rerun"] = [{"cell": found["rows"][0]["cell"], "why": "stale"}]
+    text = atlas.page(stale)
+    assert f"`{found['rows'][0]['cell']}`" in text.split("Not shown (1)")[1].splitlines()[0]
+    assert atlas.data(report)["rows"] == []
+
+
+def test_the_committed_page_is_made_from_its_committed_data():
+    committed = json.loads(atlas.DATA.read_text(encoding="utf-8"))
+    assert committed["schema"] == atlas.SCHEMA
+    assert atlas.PAGE.read_text(encoding="utf-8") == atlas.page(committed), (
+        "docs/atlas.md is not what docs/atlas.json makes: xtts-compat atlas")
+
+
+def test_every_cell_the_page_names_is_a_matrix_cell_with_a_page_verdict():
+    committed = json.loads(atlas.DATA.read_text(encoding="utf-8"))
+    assert committed["rows"], "the atlas names no cell"
+    assert atlas.problems(committed, known_cells()) == []
+
+
+def test_the_checks_see_a_changed_verdict_and_an_unknown_cell():
+    """Proof both checks can fail: a verdict edited in the data only, a cell renamed."""
+    committed = json.loads(atlas.DATA.read_text(encoding="utf-8"))
+    edited = copy.deepcopy(committed)
+    row = edited["rows"][0]
+    row["verdict"] = "fail" if row["verdict"] != "fail" else "pass"
+    row["how"] = {}
+    assert atlas.page(edited) != atlas.PAGE.read_text(encoding="utf-8")
+    row["cell"] = "no-such-cell"
+    assert atlas.problems(edited, known_cells()) == ["no-such-cell: no matrix file names "
+                                                      "this cell"]
+
+
+def test_the_page_is_in_the_docs_site():
+    from compat.system.paths import REPO
+
+    assert "atlas.md" in (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_atlas_page_fits_a_1400_pixel_window(tmp_path):
+    """Issue 29: the page reads in a browser without sideways scrolling at 1,400 px. The
+    docs site is built (mkdocs, strict) and the atlas page laid out in headless Chromium,
+    which reports the page's width (a line of script added to the built copy only)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from compat.system.paths import REPO
+
+    mkdocs = shutil.which("mkdocs") or str(Path(sys.executable).with_name("mkdocs"))
+    if not Path(mkdocs).exists() or (_chromium() is None and not os.environ.get("CI")):
+        pytest.skip("needs mkdocs and chromium (CI installs both)")
+    if _chromium() is None:
+        pytest.fail("CI without chromium: .ci/run installs Debian's")
+    site = tmp_path / "site"
+    subprocess.run([mkdocs, "build", "--strict", "-q", "-d", str(site)], cwd=REPO,
+                   check=True, capture_output=True, timeout=300)
+    page = site / "atlas" / "index.html"
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.body.dataset.layoutWidth = "
+        "document.documentElement.scrollWidth;</script></body>"), encoding="utf-8")
+    dom = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                          "--disable-dev-shm-usage", "--no-first-run",
+                          "--virtual-time-budget=3000", "--window-size=1400,900",
+                          "--dump-dom", f"file://{page}"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    width = int(re.search(r'data-layout-width="(\d+)"', dom).group(1))
+    assert width <= 1400, width
+    assert "<details>" in dom or '"verdict": "fail"' not in atlas.DATA.read_text()
