@@ -262,3 +262,21 @@ def test_every_name_a_tier_test_takes_from_its_conftest_is_there():
                     missing += [f"{test.relative_to(REPO)}: {a.name}" for a in node.names
                                 if a.name not in defined]
     assert missing == []
+
+
+def test_the_builder_a_child_runs_is_importable_with_the_repository_on_its_path():
+    """Failed before this test: in a process where an editable install maps
+    ``compat.fixtures`` onto fixtures/, the engines named their builder
+    ``compat.fixtures.build_xtts``, which a fixture build (``python -m`` with the
+    repository on PYTHONPATH) cannot import: CI's kernel-set test built nothing."""
+    from compat.engines import all_engines
+
+    for engine in all_engines().values():
+        if engine.fixture is None:
+            continue
+        found = subprocess.run(
+            [sys.executable, "-I", "-c", "import importlib.util, sys; sys.path.insert(0, "
+             f"{str(REPO)!r}); print(importlib.util.find_spec({engine.fixture.builder!r}) "
+             "is not None)"], capture_output=True, text=True, cwd="/")
+        assert found.stdout.strip() == "True", (engine.name, engine.fixture.builder,
+                                                found.stderr[-500:])
