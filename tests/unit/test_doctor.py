@@ -92,7 +92,7 @@ def test_the_seed_stack_breaks_and_the_release_era_stack_does_not(venvs):
 @pytest.mark.e2e
 def test_doctor_imports_neither_torch_nor_tts(venvs):
     """Run doctor inside the broken environment itself and look at what got imported."""
-    code = ("import sys, contextlib, io\nfrom compat import doctor\n"
+    code = ("import sys, contextlib, io\nfrom compat.cli import doctor\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    code = doctor.main([])\n"
             "print(code, sorted(m for m in ('torch', 'TTS', 'transformers') if m in sys.modules))")
     out = subprocess.run([venvs[SEED_BROKEN], "-c", code], capture_output=True, text=True,
