@@ -85,13 +85,17 @@ def install_command(backend: str, venv: Path, requirements: list[str],
         cmd = [str(_python(venv)), "-m", "pip", "install", "--disable-pip-version-check"]
         if options.pre:
             cmd.append("--pre")
-    if options.index_url:
-        cmd += ["--index-url", options.index_url]
+    return cmd + index_args(options) + list(requirements)
+
+
+def index_args(options: InstallOptions) -> list[str]:
+    """Where packages come from, as pip's and uv's shared flags."""
+    cmd = ["--index-url", options.index_url] if options.index_url else []
     for url in options.extra_index_urls:
         cmd += ["--extra-index-url", url]
     for url in options.find_links:
         cmd += ["--find-links", url]
-    return cmd + list(requirements)
+    return cmd
 
 
 def install(

@@ -348,7 +348,6 @@ def _bump_gate(args: argparse.Namespace) -> int:
 
 def _install_words(options: InstallOptions) -> str:
     """The index options a cell installs with, as pip's flags (empty: PyPI alone)."""
-    words = [f"--index-url {options.index_url}"] if options.index_url else []
-    words += [f"--extra-index-url {u}" for u in options.extra_index_urls]
-    words += [f"--find-links {u}" for u in options.find_links]
-    return " ".join(words + (["--pre"] if options.pre else []))
+    from compat.env.install import index_args
+
+    return " ".join(index_args(options) + (["--pre"] if options.pre else []))

@@ -17,6 +17,7 @@ kept in ``extra`` and written back, never dropped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -176,14 +177,19 @@ def from_dict(data: Any) -> CellResult:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"not an xtts-compat result (schema {found!r}, expected {SCHEMA!r})")
     data = upgrade(data)
-    import jsonschema
-
-    errors = sorted(jsonschema.Draft202012Validator(json_schema()).iter_errors(data),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = ".".join(str(p) for p in errors[0].absolute_path) or "(top)"
         raise ValueError(f"malformed result: {where}: {errors[0].message}")
     return _from_dict(CellResult, data)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    """The schema's validator, made once: the report reads hundreds of results."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json_schema())
 
 
 def load(path: Path) -> CellResult:
