@@ -325,12 +325,12 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
                          backend=session.venv_backend, progress=progress, only=tiers))
 
 
-def run_pytest(session: nox.Session, marker: str) -> None:
+def run_pytest(session: nox.Session, marker: str, *extra: str) -> None:
     """The suite's own tests selected by a marker expression, in a session that has the
     project and its test extras."""
     session.install("-e", ".[test]")
     show_versions(session)
-    session.run("pytest", "-m", marker, *session.posargs)
+    session.run("pytest", "-m", marker, *extra, *session.posargs)
 
 
 def show_versions(session: nox.Session) -> None:
