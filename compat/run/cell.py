@@ -18,6 +18,7 @@ from compat.cells import Cell
 from compat.engines import Engine
 from compat.env import cellenv, host
 from compat.env.install import InstallResult, install, stamp, uv_executable
+from compat.incell.atomicio import write_json_atomic
 from compat.incell.bundled import module as bundled_module
 from compat.incell.status import ran
 from compat.result import artifacts, benchfigures, crash
@@ -206,7 +207,7 @@ def _merge_partial(run: CellRun, stored: dict[str, Any], partial: dict[str, Any]
     """The stored result with the rerun tiers replaced by ``partial``'s: statuses, shims
     those tiers called for, their figures; what was kept and what rerun is recorded."""
     if partial.get("outcome") != "completed":
-        return partial  # the partial run itself failed (install, interruption): as it is
+        return stored  # kept as it was (keep_stored); the next run reruns those tiers
     merged = {**stored, "started_at": partial["started_at"],
               "finished_at": partial.get("finished_at"), "tier_digests": partial["tier_digests"],
               "machine": partial["machine"], "python": partial["python"]}
@@ -348,10 +349,25 @@ def _run_cell_fresh(run: CellRun, fp: str, digests: dict[str, str], partial: boo
         result["finished_at"] = results.now()
         progress.where_time_went()
         result["phases"] = dict(progress.phases)  # where the cell's time went, in seconds
-        results.write_result(run.results_dir, result)
+        if not partial:
+            results.write_result(run.results_dir, result)
+        elif result.get("outcome") != "completed":
+            keep_stored(run, result)
     if not partial or result.get("outcome") != "completed":
         progress.finish(summary_line(result))  # a partial run's line is the merged one
     return result
+
+
+def keep_stored(run: CellRun, partial: dict[str, Any]) -> None:
+    """A rerun of some tiers that did not finish (interrupted, the install or the harness
+    failed) never replaces the stored result: that one still holds every tier's verdict,
+    its changed tiers still show as stale, and the next run reruns them. What the rerun
+    got to is kept beside the cell's logs, for reading."""
+    aside = run.work_dir / "rerun-unfinished.json"
+    write_json_atomic(aside, partial)
+    run.progress.log(f"{run.progress.prefix}: the rerun of {', '.join(run.only)} did not "
+                     f"finish ({partial.get('outcome')}): the stored result is kept as it "
+                     f"was; what the rerun got to is in {aside}")
 
 
 def summary_line(result: dict[str, Any]) -> str:

@@ -5,16 +5,23 @@ with one test file per tier, the install faked, the rest the real harness."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from fake_cells import FAKE, fake_install
 
 from compat.cells import Cell
+from compat.env.install import InstallResult
+from compat.result.files import result_path
 from compat.result.fingerprint import changed_tiers, tier_digests
 from compat.run.cell import CellRun, run_cell
 from compat.system.progress import Progress
+from compat.system.supervise import Interrupted
 
 TIER_TEST = '''import pytest
 
@@ -36,13 +43,13 @@ def engine_with_tiers(tmp_path: Path, versions: dict[str, str]):
     return replace(FAKE, tier_dir=tier_dir)
 
 
-def run(tmp_path: Path, engine, lines: list[str]) -> dict:
+def run(tmp_path: Path, engine, lines: list[str], installer=fake_install) -> dict:
     cell = Cell(id="fake-rerun", python="3.11", tts="TTS==0.22.0", torch="2.1.2",
                 transformers="4.35.2", engine="fake")
     return run_cell(CellRun(cell=cell, engine=engine, results_dir=tmp_path / "results",
                             interpreter=sys.executable, venv=Path(sys.prefix), backend="uv",
                             progress=Progress(lines.append, cell.id, 1, 1),
-                            installer=fake_install))
+                            installer=installer))
 
 
 def version_seen(result: dict, tier: str) -> str:
@@ -172,3 +179,35 @@ def test_a_run_that_writes_a_golden_is_never_current_for_a_verdict(tmp_path):
     assert ordinary["fingerprint"] != writing["fingerprint"]
     # ran again, not reused (started_at has whole seconds: both runs may share one)
     assert lines and not any("up to date" in line for line in lines), lines
+
+
+def interrupting_install(*args, **kwargs):
+    raise Interrupted(signal.SIGTERM)
+
+
+def failing_install(venv, backend, reqs, options, **_):
+    return InstallResult(False, False, 0.0, backend, ["fake-install", *reqs],
+                         message="the index could not be reached")
+
+
+@pytest.mark.parametrize("installer", [interrupting_install, failing_install],
+                         ids=["interrupted", "install-failed"])
+def test_a_rerun_that_does_not_finish_keeps_the_stored_result(tmp_path, installer):
+    """Failed before: a rerun of some tiers stopped partway (the crossload catch-up, ended
+    with Ctrl-C) wrote its unfinished record over the cell's full result, and the cell had
+    no verdict until it ran again. Now the stored result stays byte for byte, the changed
+    tier is still stale (rerun next time), and the unfinished rerun is kept aside."""
+    lines: list[str] = []
+    run(tmp_path, engine_with_tiers(tmp_path, dict.fromkeys(("first", "second", "third"),
+                                                            "1")), lines)
+    path = result_path(tmp_path / "results", "fake-rerun")
+    stored = path.read_bytes()
+    engine = engine_with_tiers(tmp_path, {"third": "2"})
+    with contextlib.suppress(Interrupted):
+        run(tmp_path, engine, lines, installer=installer)
+    assert path.read_bytes() == stored
+    assert "the stored result is kept" in "\n".join(lines)
+    aside = json.loads((tmp_path / "results" / "fake-rerun" / "rerun-unfinished.json").read_text())
+    assert aside["only"] == ["third"] and aside["outcome"] != "completed"
+    again = run(tmp_path, engine, lines)  # the next run reruns the changed tier
+    assert again["rerun"]["tiers"] == ["third"] and version_seen(again, "third") == "2"
