@@ -103,6 +103,7 @@ def diagnose(env: dict[str, Any]) -> dict[str, Any]:
                          "diagnosis": entry.diagnosis, "cause": entry.cause,
                          "boundary": entry.boundary, "remedy": remedy, "shim": entry.shim,
                          "covered": covered, "reference": entry.reference})
+    findings += [shared_files_finding(overlap) for overlap in env.get("shared_files") or []]
     findings.sort(key=lambda f: (f["covered"], order.index(f["tier"])
                                  if f["tier"] in order else 99))
     hit = {f["tier"] for f in findings if not f["covered"]}
@@ -114,6 +115,30 @@ def diagnose(env: dict[str, Any]) -> dict[str, Any]:
         "findings": findings,
         "clear": [t for t in order[1:] if t not in hit],
         "baseline": baseline_hint(versions, env["python"]),
+    }
+
+
+def shared_files_finding(overlap: dict[str, Any]) -> dict[str, Any]:
+    """Two installed distributions own the same module files (``probe.shared_files``):
+    the environment is whatever was installed last, and the next reinstall of either
+    changes it. Not a version's breakage, so not in the knowledge base: the probe reads
+    it from the RECORD files."""
+    first, second = overlap["owners"][:2]
+    examples = ", ".join(overlap["examples"])
+    return {
+        "id": "shared-module-files", "tier": "install",
+        "error": (f"{' and '.join(overlap['owners'])} both install {overlap['files']} "
+                  f"module file(s) with different contents ({examples})"),
+        "diagnosis": ("two installed distributions own the same module files: the files "
+                      "are those of whichever was installed last, and reinstalling, "
+                      "upgrading or removing the other silently changes or breaks the "
+                      "engine"),
+        "cause": "successive installs of a fork beside its original (or two packages "
+                 "shipping the same top-level name)",
+        "boundary": "any version",
+        "remedy": [f"keep one: pip uninstall -y {first} {second}, then install the one "
+                   "you want again"],
+        "shim": None, "covered": False, "reference": None,
     }
 
 

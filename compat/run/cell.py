@@ -485,6 +485,11 @@ def _probe(run: CellRun, result: dict[str, Any]) -> None:
     shown = ", ".join(f"{k} {v}" for k, v in result["resolved"].items())
     run.progress.done("probe", "FAILED" if "error" in probe else "ok",
                       shown or probe.get("error", ""))
+    for overlap in probe.get("shared_files") or []:  # recorded in the result's probe
+        run.progress.log(f"{run.progress.prefix}: WARNING: {' and '.join(overlap['owners'])} "
+                         f"both install {overlap['files']} module file(s) "
+                         f"({', '.join(overlap['examples'])}): whichever was installed "
+                         "last wins")
 
 
 def _host(run: CellRun, result: dict[str, Any]) -> None:

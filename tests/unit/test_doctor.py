@@ -121,3 +121,59 @@ def test_verify_confirms_the_import_failure_and_shims_cover_it(venvs):
     finally:
         subprocess.run([sys.executable, "-m", "patches", "remove", "--python", seed], cwd=REPO,
                        check=True, capture_output=True)
+
+
+def plant(site, name: str, version: str, files: dict[str, str]) -> None:
+    """A distribution installed as a wheel leaves it: its files, METADATA and a RECORD
+    listing each file with its hash and size (no installer needed)."""
+    import base64
+    import hashlib
+
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    rows = []
+    for rel, text in files.items():
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)  # the last one planted wins, as the last install does
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        rows.append(f"{rel},sha256={digest.decode()},{len(text)}")
+    rows += [f"{info.name}/METADATA,,", f"{info.name}/RECORD,,"]
+    (info / "RECORD").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def two_owners(tmp_path):
+    """An environment where coqui-tts was installed over TTS: both own TTS/, with other
+    contents; and two CUDA libraries sharing the same empty nvidia/__init__.py (harmless)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    plant(site, "TTS", "0.22.0", {"TTS/__init__.py": "old = 1\n", "TTS/api.py": "A = 1\n"})
+    plant(site, "coqui-tts", "0.27.5", {"TTS/__init__.py": "new = 1\n", "TTS/api.py": "A = 2\n",
+                                        "TTS/extra.py": ""})
+    for lib in ("nvidia-cublas-cu12", "nvidia-cudnn-cu12"):
+        plant(site, lib, "12.1.0", {"nvidia/__init__.py": "", f"nvidia/{lib[7:]}.py": ""})
+    for name, version in (("torch", "2.5.1"), ("transformers", "4.46.2")):
+        plant(site, name, version, {f"{name}/__init__.py": ""})
+    return venv / "bin" / "python"
+
+
+def test_two_distributions_owning_the_same_module_files_are_named(two_owners):
+    """Issue 29: read from the RECORD files with nothing imported, both owners named; the
+    same empty file shared by CUDA libraries is not an overlap. Shown to fail: without
+    the check the planted environment had no finding and the doctor said all clear."""
+    from compat.incell import probe
+
+    seen = probe.read(str(two_owners), ["TTS", "coqui-tts"])
+    assert seen["shared_files"] == [{"owners": ["coqui-tts", "TTS"], "files": 2,
+                                     "examples": ["TTS/__init__.py", "TTS/api.py"]}]
+    done = subprocess.run([sys.executable, "-m", "compat", "doctor", "--python",
+                           str(two_owners), "--json"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    report = json.loads(done.stdout)
+    shared = [f for f in report["findings"] if f["id"] == "shared-module-files"]
+    assert len(shared) == 1 and done.returncode == doctor.BREAKS, done.stdout
+    assert "coqui-tts and TTS both install 2 module file(s)" in shared[0]["error"]
+    assert "pip uninstall -y coqui-tts TTS" in shared[0]["remedy"][0]
