@@ -159,6 +159,19 @@ class Engine:
     #: the tier that reads the other cells' (a fine-tuned checkpoint -> crossload).
     #: Example: ``shares={"checkpoint": "crossload"}``
     shares: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: Packages besides torch and transformers whose edges the exploration explores: each
+    #: is a direct requirement when the resolver picks a release's lowest and highest
+    #: stacks (so ``lowest`` lowers it too), and its resolved version a pin of the cell.
+    #: Example: ``explore_axes=("numpy", "misaki")``
+    explore_axes: tuple[str, ...] = ()
+    #: The exploration matrix generated for its lines, in ``matrices/`` (empty:
+    #: ``explore-<name>.toml``).
+    #: Example: ``explore_file="explore-mytts.toml"``
+    explore_file: str = ""
+
+    @property
+    def exploration_file(self) -> str:
+        return self.explore_file or f"explore-{self.name}.toml"
 
     @property
     def distributions(self) -> tuple[str, ...]:

@@ -5,7 +5,8 @@ new release is one command (``nox -s explore -- --regenerate``).
 For every release an engine's lines declare (``Line.explore``: first, last): the release's
 ``Requires-Python`` and extras from its wheel's metadata, then uv's resolver (``uv pip
 compile --resolution lowest-direct`` and ``highest``) for the torch and transformers it
-allows.
+allows, and the engine's other axes (``Engine.explore_axes``: Kokoro's numpy and misaki).
+Each engine gets its own file (``Engine.exploration_file``).
 
 - ``lowest``: the lowest torch and transformers, on the lowest Python it allows;
 - ``highest``: the highest, on each Python from 3.10 to 3.13 it allows;
@@ -47,12 +48,21 @@ from compat.plan.bumps import cell_table
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
-def explored_lines() -> list[tuple[str, str, str | None, bool]]:
-    """(distribution, first, last, highest only) of every engine line that is explored."""
+def explored_lines(engine: str | None = None) -> list[tuple[str, str, str | None, bool]]:
+    """(distribution, first, last, highest only) of every engine line that is explored
+    (of ``engine``'s lines only, when given)."""
     from compat import engines
 
     return [(line.distribution, *line.explore, line.explore_highest_only)
-            for _, line in engines.all_lines().values() if line.explore]
+            for spec, line in engines.all_lines().values()
+            if line.explore and (engine is None or spec.name == engine)]
+
+
+def explored_engines() -> list[str]:
+    """The engines with a line the exploration covers."""
+    from compat import engines
+
+    return sorted({spec.name for spec, line in engines.all_lines().values() if line.explore})
 #: Extras that install nothing a tier exercises on CPU, or other engines' tools.
 SKIP_EXTRAS = {"dev", "docs", "test", "tests", "notebooks", "all"}
 #: The tiers that decide whether a stack works: what exploration runs by default.
@@ -87,6 +97,8 @@ class Edge:
     python: str
     resolution: str  # "lowest-direct" or "highest"
     extra: str = ""
+    #: The engine's other axes: direct requirements of the resolution, pins of the cell.
+    axes: tuple[str, ...] = ()
 
     @property
     def requirement(self) -> str:
@@ -102,7 +114,8 @@ class Edge:
 Resolve = Callable[[Edge], "dict[str, str] | str"]
 
 
-def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = ()) -> list[Edge]:
+def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = (),
+          axes: tuple[str, ...] = ()) -> list[Edge]:
     """The stacks to explore for each release (see the module's docstring)."""
     out: list[Edge] = []
     for meta in metas:
@@ -110,10 +123,10 @@ def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = ()) -> list[Ed
         if not pythons:
             continue
         if meta.distribution not in original:
-            out.append(Edge(meta, pythons[0], "lowest-direct"))
-        out += [Edge(meta, p, "highest") for p in pythons]
+            out.append(Edge(meta, pythons[0], "lowest-direct", axes=axes))
+        out += [Edge(meta, p, "highest", axes=axes) for p in pythons]
         if meta.distribution not in original:
-            out += [Edge(meta, pythons[-1], "highest", x) for x in meta.extras
+            out += [Edge(meta, pythons[-1], "highest", x, axes=axes) for x in meta.extras
                     if x not in SKIP_EXTRAS]
     return out
 
@@ -139,8 +152,8 @@ def plan(all_edges: Iterable[Edge], resolve: Resolve) -> Plan:
         if not torch or not transformers:
             found.refused.append((where, "the resolution has no torch or no transformers"))
             continue
-        extra_pins = tuple(sorted((k, v) for k, v in pins.items() if k in ("torchaudio",
-                                                                          "torchcodec")))
+        pinned = ("torchaudio", "torchcodec", *edge.axes)
+        extra_pins = tuple(sorted((k, v) for k, v in pins.items() if k in pinned))
         key = (edge.python, edge.requirement, torch, transformers, extra_pins)
         if key in seen:
             continue
@@ -162,14 +175,14 @@ def cell_name(cell: Cell) -> str:
     return f"{base}-x{extras[0].replace(',', '+')}" if extras else base
 
 
-def render(found: Plan) -> str:
+def render(found: Plan, title: str = "") -> str:
     lines = [HEADER]
     if found.refused:
         lines.append("# Left out, the resolver refused them:")
         lines += [f"#   {where}: {why}" for where, why in found.refused]
         lines.append("")
-    lines += ["[matrix]", 'description = "Exploration: every release at the edges of its '
-              'declared ranges (generated)"',
+    lines += ["[matrix]", f'description = "Exploration{f" of {title}" if title else ""}: '
+              'every release at the edges of its declared ranges (generated)"',
               "default = false  # not in the default selection ...",
               'tag = "explore"  # ... but nox -l -t explore and nox -s matrix -t explore add it',
               "keep-env = false  # one-off stacks: environments removed after each result",
@@ -220,7 +233,8 @@ def metadata(distribution: str, version: str, cache: Path) -> ReleaseMeta:
 def remembered_resolve(edge: Edge, memo: Path) -> dict[str, str] | str:
     """``uv_resolve``, remembered for the day (``memo`` is a folder per date): a
     regeneration that stopped resumes, and "highest" still means today's highest."""
-    key = hashlib.sha256(f"{edge.requirement}|{edge.python}|{edge.resolution}".encode()
+    axes = "".join(f"|{a}" for a in edge.axes)  # none: the key edges always had
+    key = hashlib.sha256(f"{edge.requirement}|{edge.python}|{edge.resolution}{axes}".encode()
                          ).hexdigest()[:20]
     path = memo / f"{key}.json"
     try:
@@ -239,7 +253,7 @@ def uv_resolve(edge: Edge) -> dict[str, str] | str:
     uv = uv_executable()
     if uv is None:
         return "uv is not installed"
-    text = f"{edge.requirement}\ntorch\ntransformers\n"
+    text = "\n".join((edge.requirement, "torch", "transformers", *edge.axes)) + "\n"
     out = subprocess.run([uv, "pip", "compile", "-", "--python-version", edge.python,
                           "--resolution", edge.resolution, "--no-header", "--no-annotate",
                           "--quiet", "--python-platform", "x86_64-unknown-linux-gnu"],
@@ -258,12 +272,15 @@ def uv_resolve(edge: Edge) -> dict[str, str] | str:
 # -- the command ------------------------------------------------------------------------
 
 
-def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: int = 6
-             ) -> Plan:
-    """Read every release's metadata, resolve its edges, write ``out``."""
+def generate(engine: str, out: Path, cache: Path, say: Callable[[str], None] = print,
+             jobs: int = 6) -> Plan:
+    """Read the engine's releases' metadata, resolve their edges, write ``out``."""
+    from compat import engines
+
+    spec = engines.get_engine(engine)
     metas: list[ReleaseMeta] = []
     original = []
-    for distribution, first, last, highest_only in explored_lines():
+    for distribution, first, last, highest_only in explored_lines(engine):
         if highest_only:
             original.append(distribution)
         versions = release_versions(distribution, first, last)
@@ -274,7 +291,7 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: i
                 metas.append(metadata(distribution, version, cache))
             except (index.ReleaseError, OSError, StopIteration, zipfile.BadZipFile) as exc:
                 say(f"explore: {distribution} {version}: no metadata ({exc}); left out")
-    todo = edges(metas, original)
+    todo = edges(metas, original, spec.explore_axes)
     done: dict[Edge, dict[str, str] | str] = {}
     memo = cache.parent / "resolutions" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
@@ -296,7 +313,7 @@ def generate(out: Path, cache: Path, say: Callable[[str], None] = print, jobs: i
             list(pool.map(resolve, todo[start:start + batch]))
         prune_cache()
     found = plan(todo, done.__getitem__)
-    write_text_atomic(out, render(found))
+    write_text_atomic(out, render(found, spec.title))
     say(f"explore: {out}: {len(found.cells)} cells; {len(found.refused)} edges refused by "
         "the resolver (named in its header)")
     return found
@@ -311,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regenerate", action="store_true",
                         help="read the releases' metadata and rewrite the matrix file")
-    parser.add_argument("--out", type=Path, default=paths.MATRICES / "explore.toml")
+    parser.add_argument("--engine", choices=explored_engines(), action="append",
+                        help="regenerate this engine's file only (repeatable; default: all)")
+    parser.add_argument("--out-dir", type=Path, default=paths.MATRICES,
+                        help="where the files go (each engine's exploration_file)")
     parser.add_argument("--cache", type=Path,
                         default=Path.home() / ".cache" / "xtts-compat" / "metadata")
     parser.add_argument("--jobs", type=int, default=6,
@@ -322,8 +342,12 @@ def main(argv: list[str] | None = None) -> int:
               "explore (tiers " + ", ".join(DECIDING_TIERS) + "; -- --tiers all for every "
               "tier); rewrite it with -- --regenerate")
         return 0
+    from compat import engines
+
     try:
-        generate(args.out, args.cache, jobs=max(1, args.jobs))
+        for name in args.engine or explored_engines():
+            out = args.out_dir / engines.get_engine(name).exploration_file
+            generate(name, out, args.cache, jobs=max(1, args.jobs))
     except (index.ReleaseError, OSError) as exc:
         print(f"explore: cannot regenerate: {exc}", file=sys.stderr)
         return 2

@@ -137,3 +137,44 @@ def test_the_checked_in_exploratory_matrix_is_what_the_generator_writes():
                for c in cells)
     assert {c.python for c in cells} <= set(explore.PYTHONS)
     assert any("lowest" in c.tags for c in cells) and any("highest" in c.tags for c in cells)
+
+
+KOKORO = explore.ReleaseMeta("kokoro", "0.9.4", ">=3.10,<3.13")
+
+
+def test_an_engines_other_axes_are_resolved_directly_and_pinned(monkeypatch):
+    """Kokoro's numpy and misaki decide as much as torch: the resolver gets them as direct
+    requirements (so ``lowest`` lowers them too) and the cell pins what it chose."""
+    from compat import engines
+
+    axes = engines.get_engine("kokoro").explore_axes
+    assert axes == ("numpy", "misaki")
+    seen: list[str] = []
+
+    def compile_(cmd, input, **kwargs):
+        import subprocess
+
+        seen.append(input)
+        low = "lowest-direct" in cmd
+        out = (f"kokoro==0.9.4\ntorch=={'2.1.0' if low else '2.9.1'}\ntransformers==4.46.2\n"
+               f"numpy=={'1.26.0' if low else '2.3.1'}\nmisaki=={'0.9.3' if low else '0.9.4'}\n"
+               "spacy==3.8.7\n")
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    monkeypatch.setattr(explore.subprocess, "run", compile_)
+    monkeypatch.setattr(explore, "uv_executable", lambda: "uv")
+    found = explore.plan(explore.edges([KOKORO], axes=axes), explore.uv_resolve)
+    assert seen[0].split() == ["kokoro==0.9.4", "torch", "transformers", "numpy", "misaki"]
+    low = next(c for c in found.cells if "lowest" in c.tags)
+    assert dict(low.pins) == {"misaki": "0.9.3", "numpy": "1.26.0"}  # not spacy: not an axis
+    assert low.engine == "kokoro" and explore.cell_name(low).startswith("kokoro0.9.4-")
+    assert {c.python for c in found.cells} == {"3.10", "3.11", "3.12"}
+
+
+def test_each_engine_has_its_own_exploration_file():
+    from compat import engines
+
+    assert explore.explored_engines() == ["kokoro", "xtts"]
+    assert engines.get_engine("xtts").exploration_file == "explore.toml"
+    assert engines.get_engine("kokoro").exploration_file == "explore-kokoro.toml"
+    assert {d for d, *_ in explore.explored_lines("kokoro")} == {"kokoro"}

@@ -123,7 +123,8 @@ def golden_dir(fixture: Path) -> Path:
 ENGINE = Engine(
     name="kokoro",
     title="Kokoro",
-    lines=(Line("kokoro", "kokoro", "`kokoro` (hexgrad, 0.7.x to 0.9.x)", "kokoro"),),
+    lines=(Line("kokoro", "kokoro", "`kokoro` (hexgrad, 0.7.x to 0.9.x)", "kokoro",
+                explore=("0.7.0", None)),),
     tiers=(
         Tier("import", description="import kokoro, KModel and KPipeline, and misaki's G2P"),
         Tier("load", needs=("import",),
@@ -144,6 +145,8 @@ ENGINE = Engine(
     fixture=FIXTURE,
     golden_dir=golden_dir,
     model_identity=model_identity,
+    # numpy 1 or 2 and misaki (its G2P, released apart) decide as much as torch does.
+    explore_axes=("numpy", "misaki"),
     watched=("misaki", "torch", "transformers", "numpy", "huggingface-hub", "loguru",
              "spacy", "phonemizer-fork", "espeakng-loader", "num2words"),
     figures=(

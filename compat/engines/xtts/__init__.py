@@ -126,6 +126,7 @@ ENGINE = Engine(
                        "golden_codes_equal": "codes_equal"},
     # The finetune tier's checkpoint, loaded by every other cell's crossload tier.
     shares={"checkpoint": "crossload"},
+    explore_file="explore.toml",  # the first exploration file, named before Kokoro had one
     cell_env={"COQUI_TOS_AGREED": "1",
               "TRAINER_TELEMETRY": "0"},  # the coqui trainer pings a tracker otherwise
 )
