@@ -31,7 +31,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.parser import Parser
 from pathlib import Path
@@ -112,6 +112,25 @@ class Edge:
 
 
 Resolve = Callable[[Edge], "dict[str, str] | str"]
+#: The key a resolution carries when it is a fallback (why the first try was refused).
+FALLBACK = "_fallback"
+
+
+def lowest_without_axes(resolve: Resolve) -> Resolve:
+    """``resolve``, and for a ``lowest`` edge it refuses with the engine's other axes
+    lowered too, the same edge with only torch and transformers lowered (the axes as the
+    resolver picks them, still pinned). An axis the release leaves unbounded below has a
+    first release nobody can build today (Kokoro: numpy 1.3.0, misaki's spacy 2.0.17), and
+    without this no release would get a lowest cell at all."""
+    def resolved(edge: Edge) -> dict[str, str] | str:
+        first = resolve(edge)
+        if isinstance(first, str) and edge.axes and edge.resolution.startswith("lowest"):
+            again = resolve(replace(edge, axes=()))
+            if not isinstance(again, str):
+                return {**again, FALLBACK: f"with {', '.join(edge.axes)} lowered too: "
+                                           f"{first[:160]}"}
+        return first
+    return resolved
 
 
 def edges(metas: Iterable[ReleaseMeta], original: Sequence[str] = (),
@@ -136,6 +155,8 @@ class Plan:
     cells: list[Cell] = field(default_factory=list)
     #: Edges the resolver refused, with its reason (named in the file's header).
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: Lowest edges resolved only with the engine's other axes left to the resolver.
+    fallbacks: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan(all_edges: Iterable[Edge], resolve: Resolve) -> Plan:
@@ -148,6 +169,8 @@ def plan(all_edges: Iterable[Edge], resolve: Resolve) -> Plan:
         if isinstance(pins, str):
             found.refused.append((where, pins))
             continue
+        if FALLBACK in pins:
+            found.fallbacks.append((where, pins[FALLBACK]))
         torch, transformers = pins.get("torch"), pins.get("transformers")
         if not torch or not transformers:
             found.refused.append((where, "the resolution has no torch or no transformers"))
@@ -181,6 +204,11 @@ def render(found: Plan, title: str = "") -> str:
         lines.append("# Left out, the resolver refused them:")
         lines += [f"#   {where}: {why}" for where, why in found.refused]
         lines.append("")
+    if found.fallbacks:
+        lines.append("# Lowest torch and transformers only (the other axes as resolved), "
+                     "since the resolver refused:")
+        lines += [f"#   {where}: {why}" for where, why in found.fallbacks]
+        lines.append("")
     lines += ["[matrix]", f'description = "Exploration{f" of {title}" if title else ""}: '
               'every release at the edges of its declared ranges (generated)"',
               "default = false  # not in the default selection ...",
@@ -190,8 +218,6 @@ def render(found: Plan, title: str = "") -> str:
               + "]  # what decides whether a stack works; -- --tiers all for the rest",
               "timeout = 1800", ""]
     for cell in found.cells:
-        from dataclasses import replace
-
         lines.append(cell_table(replace(cell, id=cell_name(cell))))
     return "\n".join(lines)
 
@@ -295,8 +321,10 @@ def generate(engine: str, out: Path, cache: Path, say: Callable[[str], None] = p
     done: dict[Edge, dict[str, str] | str] = {}
     memo = cache.parent / "resolutions" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
+    remembered = lowest_without_axes(lambda edge: remembered_resolve(edge, memo))
+
     def resolve(edge: Edge) -> dict[str, str] | str:
-        result = remembered_resolve(edge, memo)
+        result = remembered(edge)
         done[edge] = result
         word = result if isinstance(result, str) else (
             f"torch {result.get('torch')}, transformers {result.get('transformers')}")

@@ -178,3 +178,23 @@ def test_each_engine_has_its_own_exploration_file():
     assert engines.get_engine("xtts").exploration_file == "explore.toml"
     assert engines.get_engine("kokoro").exploration_file == "explore-kokoro.toml"
     assert {d for d, *_ in explore.explored_lines("kokoro")} == {"kokoro"}
+
+
+def test_a_refused_lowest_edge_falls_back_to_lowering_torch_and_transformers_only():
+    """Kokoro leaves numpy unbounded below: the lowest edge with numpy lowered too asks
+    for numpy 1.3.0, which nothing builds, and every release lost its lowest cell."""
+    def resolve(edge):
+        if edge.axes:
+            return "error: Failed to build `numpy==1.3.0`"
+        return {"torch": "2.1.0", "transformers": "4.40.0", "numpy": "1.26.4", "misaki": "0.9.4"}
+
+    found = explore.plan(explore.edges([KOKORO], axes=("numpy", "misaki")),
+                         explore.lowest_without_axes(resolve))
+    low = [c for c in found.cells if "lowest" in c.tags]
+    assert [dict(c.pins) for c in low] == [{"misaki": "0.9.4", "numpy": "1.26.4"}]
+    assert found.fallbacks == [("kokoro==0.9.4 on Python 3.10 (lowest)",
+                                "with numpy, misaki lowered too: error: Failed to build "
+                                "`numpy==1.3.0`")]
+    assert "numpy, misaki lowered too" in explore.render(found)
+    # a highest edge the resolver refuses stays refused: no fallback there
+    assert len(found.refused) == 3 and not any("lowest" in w for w, _ in found.refused)
