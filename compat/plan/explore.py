@@ -99,6 +99,8 @@ class Edge:
     extra: str = ""
     #: The engine's other axes: direct requirements of the resolution, pins of the cell.
     axes: tuple[str, ...] = ()
+    #: Resolved from wheels only (``lowest_from_wheels``).
+    wheels_only: bool = False
 
     @property
     def requirement(self) -> str:
@@ -116,19 +118,18 @@ Resolve = Callable[[Edge], "dict[str, str] | str"]
 FALLBACK = "_fallback"
 
 
-def lowest_without_axes(resolve: Resolve) -> Resolve:
-    """``resolve``, and for a ``lowest`` edge it refuses with the engine's other axes
-    lowered too, the same edge with only torch and transformers lowered (the axes as the
-    resolver picks them, still pinned). An axis the release leaves unbounded below has a
-    first release nobody can build today (Kokoro: numpy 1.3.0, misaki's spacy 2.0.17), and
-    without this no release would get a lowest cell at all."""
+def lowest_from_wheels(resolve: Resolve) -> Resolve:
+    """``resolve``, and for a ``lowest`` edge it refuses, the same edge resolved from
+    wheels only (``--only-binary :all:``): the lowest releases that install without
+    building anything. A dependency left unbounded below has a first release nobody can
+    build today (Kokoro: misaki's spacy 2.0.17, numpy 1.3.0), and without this no
+    release of such an engine would get a lowest cell at all."""
     def resolved(edge: Edge) -> dict[str, str] | str:
         first = resolve(edge)
-        if isinstance(first, str) and edge.axes and edge.resolution.startswith("lowest"):
-            again = resolve(replace(edge, axes=()))
+        if isinstance(first, str) and edge.resolution.startswith("lowest") and not edge.wheels_only:
+            again = resolve(replace(edge, wheels_only=True))
             if not isinstance(again, str):
-                return {**again, FALLBACK: f"with {', '.join(edge.axes)} lowered too: "
-                                           f"{first[:160]}"}
+                return {**again, FALLBACK: f"from wheels only; with sdists: {first[:160]}"}
         return first
     return resolved
 
@@ -205,8 +206,7 @@ def render(found: Plan, title: str = "") -> str:
         lines += [f"#   {where}: {why}" for where, why in found.refused]
         lines.append("")
     if found.fallbacks:
-        lines.append("# Lowest torch and transformers only (the other axes as resolved), "
-                     "since the resolver refused:")
+        lines.append("# Lowest from wheels only, since with sdists the resolver refused:")
         lines += [f"#   {where}: {why}" for where, why in found.fallbacks]
         lines.append("")
     lines += ["[matrix]", f'description = "Exploration{f" of {title}" if title else ""}: '
@@ -259,7 +259,8 @@ def metadata(distribution: str, version: str, cache: Path) -> ReleaseMeta:
 def remembered_resolve(edge: Edge, memo: Path) -> dict[str, str] | str:
     """``uv_resolve``, remembered for the day (``memo`` is a folder per date): a
     regeneration that stopped resumes, and "highest" still means today's highest."""
-    axes = "".join(f"|{a}" for a in edge.axes)  # none: the key edges always had
+    # No axes and sdists allowed: the key edges always had.
+    axes = "".join(f"|{a}" for a in edge.axes) + ("|wheels" if edge.wheels_only else "")
     key = hashlib.sha256(f"{edge.requirement}|{edge.python}|{edge.resolution}{axes}".encode()
                          ).hexdigest()[:20]
     path = memo / f"{key}.json"
@@ -282,7 +283,8 @@ def uv_resolve(edge: Edge) -> dict[str, str] | str:
     text = "\n".join((edge.requirement, "torch", "transformers", *edge.axes)) + "\n"
     out = subprocess.run([uv, "pip", "compile", "-", "--python-version", edge.python,
                           "--resolution", edge.resolution, "--no-header", "--no-annotate",
-                          "--quiet", "--python-platform", "x86_64-unknown-linux-gnu"],
+                          "--quiet", "--python-platform", "x86_64-unknown-linux-gnu",
+                          *(["--only-binary", ":all:"] if edge.wheels_only else [])],
                          input=text, capture_output=True, text=True, timeout=600)
     if out.returncode:
         lines = [line for line in out.stderr.splitlines() if line.strip()]
@@ -321,7 +323,7 @@ def generate(engine: str, out: Path, cache: Path, say: Callable[[str], None] = p
     done: dict[Edge, dict[str, str] | str] = {}
     memo = cache.parent / "resolutions" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
-    remembered = lowest_without_axes(lambda edge: remembered_resolve(edge, memo))
+    remembered = lowest_from_wheels(lambda edge: remembered_resolve(edge, memo))
 
     def resolve(edge: Edge) -> dict[str, str] | str:
         result = remembered(edge)

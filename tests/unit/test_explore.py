@@ -180,21 +180,32 @@ def test_each_engine_has_its_own_exploration_file():
     assert {d for d, *_ in explore.explored_lines("kokoro")} == {"kokoro"}
 
 
-def test_a_refused_lowest_edge_falls_back_to_lowering_torch_and_transformers_only():
-    """Kokoro leaves numpy unbounded below: the lowest edge with numpy lowered too asks
-    for numpy 1.3.0, which nothing builds, and every release lost its lowest cell."""
+def test_a_refused_lowest_edge_falls_back_to_wheels_only():
+    """Kokoro leaves misaki's spacy and numpy unbounded below: the lowest resolution asks
+    for spacy 2.0.17 or numpy 1.3.0, which nothing builds today, and every Kokoro release
+    lost its lowest cell. From wheels only it gets the lowest that installs."""
     def resolve(edge):
-        if edge.axes:
+        if edge.resolution.startswith("lowest") and not edge.wheels_only:
             return "error: Failed to build `numpy==1.3.0`"
-        return {"torch": "2.1.0", "transformers": "4.40.0", "numpy": "1.26.4", "misaki": "0.9.4"}
+        return {"torch": "1.12.0", "transformers": "2.0.0", "numpy": "1.21.2", "misaki": "0.9.4"}
+
+    def highest_refused(edge):
+        return "error: no wheel" if edge.wheels_only or edge.resolution == "highest" else (
+            "error: Failed to build `numpy==1.3.0`")
 
     found = explore.plan(explore.edges([KOKORO], axes=("numpy", "misaki")),
-                         explore.lowest_without_axes(resolve))
+                         explore.lowest_from_wheels(
+                             lambda e: resolve(e) if e.resolution != "highest" else "error: x"))
     low = [c for c in found.cells if "lowest" in c.tags]
-    assert [dict(c.pins) for c in low] == [{"misaki": "0.9.4", "numpy": "1.26.4"}]
+    assert [(c.torch, c.transformers, dict(c.pins)) for c in low] == [
+        ("1.12.0", "2.0.0", {"misaki": "0.9.4", "numpy": "1.21.2"})]
     assert found.fallbacks == [("kokoro==0.9.4 on Python 3.10 (lowest)",
-                                "with numpy, misaki lowered too: error: Failed to build "
+                                "from wheels only; with sdists: error: Failed to build "
                                 "`numpy==1.3.0`")]
-    assert "numpy, misaki lowered too" in explore.render(found)
+    assert "Lowest from wheels only" in explore.render(found)
     # a highest edge the resolver refuses stays refused: no fallback there
     assert len(found.refused) == 3 and not any("lowest" in w for w, _ in found.refused)
+    # and a lowest edge refused from wheels too stays refused, with the first reason
+    again = explore.plan(explore.edges([KOKORO], axes=("numpy",)),
+                         explore.lowest_from_wheels(highest_refused))
+    assert not again.cells and again.refused[0][1].startswith("error: Failed to build")
