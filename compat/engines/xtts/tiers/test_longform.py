@@ -105,14 +105,9 @@ def char_limit(model):
 @contextlib.contextmanager
 def short_generation(model, record_property):
     """Each GPT run of ``model`` capped at SEGMENT_CODES codes while the block runs."""
-    gpt = model.gpt
-    own = gpt.max_gen_mel_tokens
-    gpt.max_gen_mel_tokens = min(own, SEGMENT_CODES)
-    record_property("codes_per_segment_cap", gpt.max_gen_mel_tokens)
-    try:
+    with xtts_run.capped_codes(model, SEGMENT_CODES) as cap:
+        record_property("codes_per_segment_cap", cap)
         yield
-    finally:
-        gpt.max_gen_mel_tokens = own
 
 
 @contextlib.contextmanager

@@ -11,7 +11,9 @@ import xtts_run
 
 pytestmark = pytest.mark.tier("stream")
 
-STREAM_CHUNK = 20
+#: Codes a streamed chunk holds: the synthesis takes xtts_run.SYNTH_CODES (20), so three
+#: chunks (8, 8, 4).
+STREAM_CHUNK = 8
 #: TTS 0.22.0 streams only when sampling (greedy returns a tensor, not a generator:
 #: "'Tensor' object is not an iterator"). Sampling from the top 1 token is greedy, so the
 #: streamed codes equal the synth tier's. inference_stream takes no num_beams.
@@ -26,7 +28,9 @@ def test_stream(model, latents, synthesis, xtts_config, device, record_property)
     torch.manual_seed(xtts_run.SEED)
     chunks, first = [], None
     started = time.perf_counter()
-    with torch.inference_mode(), xtts_run.watch_stream_codes(model) as streamed:
+    # (one statement over two lines: cells run Python 3.9, which has no parenthesised form)
+    with torch.inference_mode(), xtts_run.capped_codes(model), \
+            xtts_run.watch_stream_codes(model) as streamed:
         for chunk in model.inference_stream(xtts_run.TEXT, xtts_run.LANGUAGE, *latents,
                                             stream_chunk_size=STREAM_CHUNK, **settings):
             if first is None:
