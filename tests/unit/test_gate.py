@@ -289,7 +289,10 @@ def test_a_downstream_bump_is_gated_from_its_git_diff(smoke_run, tmp_path):
     (app / "requirements.txt").write_text(text)
     out = nox("-s", "gate", "--", "--from-diff", "HEAD", "--root", str(app), "--python", "3.11",
               "--results", str(tmp_path / "gate"), "--no-bisect",
-              "--tiers", "import,load,synth,stream,finetune,bench", env=env, timeout=2400)
+              # The tiers the verdict needs (the import's failure and the shim that
+              # mends it): stream, finetune and bench, bare and again with shims,
+              # judged nothing this test asserts (the test took 4.5 minutes with them).
+              "--tiers", "import,load,synth", env=env, timeout=2400)
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert "torch 2.1.2 -> 2.5.1" in out.stdout and "transformers 4.35.2 -> 4.57.1" in out.stdout
     assert "BeamSearchScorer" in out.stdout and "needs shim beam_search" in out.stdout
