@@ -162,7 +162,7 @@ class Engine:
     #: Packages besides torch and transformers whose edges the exploration explores: each
     #: is a direct requirement when the resolver picks a release's lowest and highest
     #: stacks (so ``lowest`` lowers it too), and its resolved version a pin of the cell.
-    #: Example: ``explore_axes=("numpy", "misaki")``
+    #: Example: ``explore_axes=("numpy", "mytts-g2p")``
     explore_axes: tuple[str, ...] = ()
     #: The exploration matrix generated for its lines, in ``matrices/`` (empty:
     #: ``explore-<name>.toml``).

@@ -77,8 +77,8 @@ def shared_files(path: list[str] | None = None) -> list[dict[str, Any]]:
     read from their RECORD files with nothing imported: one entry per pair of owners,
     ``{"owners": [A, B], "files": N, "examples": [...]}``.
 
-    A fork published under another name beside the original (``TTS`` and ``coqui-tts``
-    both install ``TTS/``) is the common case: whichever was installed last wins, and a
+    A fork published under another name beside the original (both install the same
+    package folder) is the common case: whichever was installed last wins, and a
     later reinstall or removal of the other silently changes or breaks the engine. No
     single resolution shows it; environments built by successive installs do. A file
     every owner lists with the same hash is harmless whoever wins (the empty

@@ -5,7 +5,7 @@ new release is one command (``nox -s explore -- --regenerate``).
 For every release an engine's lines declare (``Line.explore``: first, last): the release's
 ``Requires-Python`` and extras from its wheel's metadata, then uv's resolver (``uv pip
 compile --resolution lowest-direct`` and ``highest``) for the torch and transformers it
-allows, and the engine's other axes (``Engine.explore_axes``: Kokoro's numpy and misaki).
+allows, and the engine's other axes (``Engine.explore_axes``: numpy, a G2P package).
 Each engine gets its own file (``Engine.exploration_file``).
 
 - ``lowest``: the lowest torch and transformers, on the lowest Python it allows;
@@ -122,7 +122,7 @@ def lowest_from_wheels(resolve: Resolve) -> Resolve:
     """``resolve``, and for a ``lowest`` edge it refuses, the same edge resolved from
     wheels only (``--only-binary :all:``): the lowest releases that install without
     building anything. A dependency left unbounded below has a first release nobody can
-    build today (Kokoro: misaki's spacy 2.0.17, numpy 1.3.0), and without this no
+    build today (spacy 2.0.17, numpy 1.3.0 in 2026), and without this no
     release of such an engine would get a lowest cell at all."""
     def resolved(edge: Edge) -> dict[str, str] | str:
         first = resolve(edge)
