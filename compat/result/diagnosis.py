@@ -22,6 +22,23 @@ from compat.system.tomlcompat import tomllib
 
 #: The file name of an engine's knowledge base, in the engine's folder.
 FILE_NAME = "known_breakages.toml"
+#: The fields of an entry a cell's run reads (the shim rounds pick shims by signature,
+#: the repair its fixes; ``classify`` without versions, in file order): only these enter a
+#: result's fingerprint. The words (diagnosis, cause, boundary, remedy, references,
+#: ``shown_by``) and ``affects`` are read by the report, the gate and the doctor, so the
+#: knowledge base can grow by what a run found without making every result stale.
+RUN_FIELDS = ("id", "exc_type", "pattern", "shim", "repair")
+
+
+def run_view(text: str) -> bytes:
+    """What of a knowledge base's text a cell's run depends on (``RUN_FIELDS`` of each
+    entry, in order), as bytes to hash; the text itself when it does not parse (a broken
+    file still changes the digest)."""
+    try:
+        entries = tomllib.loads(text).get("breakage", [])
+    except tomllib.TOMLDecodeError:
+        return text.encode()
+    return repr([[(k, e.get(k)) for k in RUN_FIELDS] for e in entries]).encode()
 ENGINES_DIR = Path(__file__).resolve().parents[1] / "engines"
 SCHEMA_FILE = Path(__file__).with_name("knowledge.schema.json")
 UNCLASSIFIED = "unclassified"

@@ -13,6 +13,7 @@ from typing import Any
 from compat import __version__, engines
 from compat.engines import Engine
 from compat.env import cellenv
+from compat.result import diagnosis
 from compat.system.paths import REPO
 
 
@@ -88,7 +89,10 @@ def _hash(base: Path, paths: list[Path], sha: Any = None) -> str:
     sha = sha or hashlib.sha256()
     for path in paths:
         sha.update(path.relative_to(base).as_posix().encode())
-        sha.update(path.read_bytes())
+        if path.name == diagnosis.FILE_NAME:  # what a run reads of it, not its words
+            sha.update(diagnosis.run_view(path.read_text(encoding="utf-8")))
+        else:
+            sha.update(path.read_bytes())
     return sha.hexdigest()[:16]
 
 

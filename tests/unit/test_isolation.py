@@ -173,3 +173,45 @@ def test_tier_runs_are_offline(tmp_path, monkeypatch, guarded):
         assert out.returncode == 1 and "NetworkBlocked" in out.stdout
     else:
         assert out.returncode == 0, out.stdout
+
+
+KB = '''[[breakage]]
+id = "one"
+tier = "import"
+exc_type = "ImportError"
+pattern = "cannot import name 'X'"
+error = "ImportError: cannot import name 'X'"
+diagnosis = "X moved"
+cause = "upstream moved X"
+boundary = "lib >= 2"
+affects = [{ lib = ">=2" }]
+shim = "x_shim"
+pin = "lib<2"
+reference = ""
+'''
+
+
+def test_a_knowledge_base_enters_the_fingerprint_by_what_a_run_reads_of_it(tmp_path):
+    """Before: any edit of an engine's known_breakages.toml (a boundary moved, a diagnosis
+    reworded, the cells that show it named) made every result of that engine stale,
+    though cells read only the signatures, shims and repairs (the first Kokoro
+    exploration's boundary fix staled its own 20 results). Now only those fields count."""
+    from compat.result.fingerprint import REPO, code_digest
+
+    engine = tmp_path / "engine"
+    engine.mkdir()
+    kb = engine / "known_breakages.toml"
+
+    def digest(text: str) -> str:
+        kb.write_text(text)
+        return code_digest(REPO, engine)
+
+    first = digest(KB)
+    for old, new in (('diagnosis = "X moved"', 'diagnosis = "X moved to Y"'),
+                     ('affects = [{ lib = ">=2" }]', 'affects = [{ lib = ">=2.1" }]'),
+                     ('reference = ""', 'reference = "https://example.org"\nshown_by = ["c"]')):
+        assert digest(KB.replace(old, new)) == first, f"{old} -> {new} made results stale"
+    for old, new in (("pattern = \"cannot import name 'X'\"", 'pattern = "cannot import"'),
+                     ('shim = "x_shim"', 'shim = ""'), ('id = "one"', 'id = "two"')):
+        assert digest(KB.replace(old, new)) != first, f"{old} -> {new} went unseen"
+    assert digest(KB + "[[breakage]\n") != first  # a broken file is still seen
