@@ -90,6 +90,17 @@ VERBATIM = [
      "that you require numpy==1.26.4.", "kokoro07-numpy-pin"),
     ("ImportError", "enable_text_splitting=True requires Spacy: pip install spacy[ja]",
      "coqui-split-needs-spacy"),
+    # StyleTTS2 (compat/engines/styletts2/known_breakages.toml): the cells' guard, the
+    # package's code, and the reports each entry cites.
+    ("NetworkBlocked", "tiers run offline; a test tried to resolve 'github.com'",
+     "styletts2-f0-path-ignored"),
+    ("TypeError", "unsupported operand type(s) for /: 'str' and 'str'",
+     "styletts2-plbert-dir-str"),
+    ("LookupError", "Resource punkt_tab not found. Please use the NLTK Downloader to obtain "
+     "the resource", "styletts2-nltk-punkt-tab"),
+    ("_pickle.UnpicklingError", "Weights only load failed. WeightsUnpickler error: "
+     "Unsupported global: GLOBAL getattr was not an allowed global by default.",
+     "styletts2-weights-only-release-files"),
 ]
 
 
@@ -145,7 +156,7 @@ def test_the_exception_type_must_match_too():
 def test_ids_are_unique_across_the_engines_knowledge_bases():
     ids = [e.id for e in diagnosis.load()]
     assert len(ids) == len(set(ids)) and {e.engine for e in diagnosis.load()} == {
-        "xtts", "kokoro"}
+        "xtts", "kokoro", "styletts2"}
 
 
 def test_every_shim_named_by_an_entry_exists():
@@ -235,9 +246,16 @@ SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
       "numpy": "2.4.6"}, {"kokoro-numpy2-old-torch"}),
     ({"kokoro": "0.7.16", "misaki": "0.9.4", "transformers": "4.46.2", "torch": "2.5.1",
       "numpy": "1.26.4"}, {"kokoro07-misaki-g2p-tuple", "kokoro07-decoder-numerics"}),
+    # StyleTTS2's: the loader's bugs in every release, nltk's data and torch's default by
+    # version
+    ({"styletts2": "0.1.6", "torch": "2.5.1", "nltk": "3.8.1"},
+     {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str"}),
+    ({"styletts2": "0.1.6", "torch": "2.9.1", "nltk": "3.10.4"},
+     {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str", "styletts2-nltk-punkt-tab",
+      "styletts2-weights-only-release-files"}),
 ])
 def test_installed_versions_predict_the_breakages(versions, expected):
-    engine = "kokoro" if "kokoro" in versions else "xtts"
+    engine = next((e for e in ("kokoro", "styletts2") if e in versions), "xtts")
     found = {e.id for e in diagnosis.load(engine)
              if e.affected({"python": "3.11.7", **versions})}
     # every finding doctor can predict is covered by one of these cases

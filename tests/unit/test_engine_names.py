@@ -22,6 +22,7 @@ ENGINE_NAMES = {
              re.compile(r"xtts_run")],
     "kokoro": [re.compile(r"kokoro", re.IGNORECASE), re.compile(r"\bKModel\b|\bKPipeline\b"),
                re.compile(r"misaki")],
+    "styletts2": [re.compile(r"styletts", re.IGNORECASE), re.compile(r"PLBERT|PL-BERT")],
 }
 HARNESS = ("compat", "noxfile.py")
 CODE = (".py", ".toml", ".json", ".j2", ".ini")

@@ -37,7 +37,7 @@ def test_the_default_selection_has_both_engines_and_not_the_smoke_subset():
     assert [p.name for p in files][:1] == ["default.toml"] and KOKORO_MATRIX in files
     assert REPO / "matrices" / "smoke.toml" not in files
     cells = load_matrices(files, ENGINES).cells
-    assert {c.engine for c in cells} == {"xtts", "kokoro"}
+    assert {c.engine for c in cells} == {"xtts", "kokoro", "styletts2"}
 
 
 def test_a_kokoro_environment_is_a_kokoro_cell_for_here_doctor_and_the_gate():
