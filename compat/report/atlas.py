@@ -9,6 +9,15 @@ on a fresh clone with no results folder.
 Only current results make the page: a stale one (its fingerprint no longer what the
 pins and code give) or an interrupted one is counted and named as "to rerun", never
 shown as a verdict.
+
+The page keeps what earlier runs found: each row carries its result's stamp (what
+``compat.result.fingerprint.staleness`` reads: the requirements, the fingerprint, the
+Python and platform it ran on, its tier digests), and a regeneration keeps a row of the
+previous docs/atlas.json that no new result replaces while its stamp is still current for
+a matrix cell of its id. Why: a run of the exploration takes hours and a machine keeps no
+results folder from one day to the next, so the page grows by runs on many machines; a
+change of the harness code, the pins or the golden output makes every such row stale
+(listed to rerun), as it makes a result stale.
 """
 
 from __future__ import annotations
@@ -211,9 +220,69 @@ def problems(atlas: dict[str, Any], cells: dict[str, list[Any]]) -> list[str]:
     return out
 
 
-def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DATA
-          ) -> dict[str, Any]:
-    atlas = data(build(collect(list(folders))))
+#: The parts of a result's data that decide whether it is still current (what
+#: ``compat.result.fingerprint.staleness`` reads).
+STAMP_KEYS = ("fingerprint", "tier_digests")
+
+
+def stamp(result: dict[str, Any]) -> dict[str, Any]:
+    """What of a result a later regeneration needs to judge its row current or stale."""
+    return {"cell": {"requirements": list((result.get("cell") or {}).get("requirements")
+                                          or [])},
+            **{key: result.get(key) for key in STAMP_KEYS},
+            "python": {k: (result.get("python") or {}).get(k) for k in ("version", "platform")},
+            "environment": {"chosen": (result.get("environment") or {}).get("chosen")},
+            "tiers": {key: {} for key in result.get("tiers") or {}}}
+
+
+def carried(previous: dict[str, Any], atlas: dict[str, Any],
+            cells: dict[str, list[Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The previous atlas's rows that no new result replaces: those still current for a
+    matrix cell of their id (kept, as they were), and the others (to rerun, with why)."""
+    from compat.result.fingerprint import staleness
+
+    have = {r["cell"] for r in atlas["rows"]} | {r["cell"] for r in atlas["to_rerun"]}
+    kept, later = [], []
+    for row in previous.get("rows") or []:
+        if not isinstance(row, dict) or row.get("cell") in have:
+            continue
+        known = cells.get(row.get("cell", ""), [])
+        if not row.get("stamp"):
+            why = "no stamp (made before the atlas kept them)"
+        elif not known:
+            why = "no matrix file names this cell any more"
+        else:
+            reasons = [staleness(cell, row["stamp"]) for cell in known]
+            why = None if None in reasons else reasons[0]
+        if why:
+            later.append({"cell": row["cell"], "why": f"stale: {why}"})
+        else:
+            kept.append(row)
+    return kept, later
+
+
+def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DATA,
+          keep: bool = True, cells: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Make the page and its data from the results in ``folders`` and, with ``keep``, the
+    rows of the previous data at ``data_path`` that are still current."""
+    from compat.report.model import _known_cells
+
+    collection = collect(list(folders))
+    cells = _known_cells() if cells is None else cells
+    atlas = data(build(collection, cells=cells))
+    stamps = {loaded.result.id: stamp(loaded.result.to_dict())
+              for loaded in collection.results}
+    for row in atlas["rows"]:
+        row["stamp"] = stamps.get(row["cell"])
+    if keep and data_path.is_file():
+        try:
+            previous = json.loads(data_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{data_path}: unreadable atlas data ({exc}); regenerate with "
+                             "--fresh") from None
+        kept, later = carried(previous, atlas, cells)
+        atlas["rows"] += kept
+        atlas["to_rerun"] += later
     write_text_atomic(data_path, json.dumps(atlas, indent=1) + "\n")
     write_text_atomic(page_path, page(atlas))
     return atlas
@@ -226,13 +295,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="folders of results (default: COMPAT_RESULTS, else results/)")
     parser.add_argument("--page", type=Path, default=PAGE)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--fresh", action="store_true",
+                        help="from these results only: drop the previous data's rows")
     args = parser.parse_args(argv)
     folders = args.results or [paths.results_dir()]
     missing = [str(p) for p in folders if not p.is_dir()]
     if missing:
         print(f"atlas: no such results folder: {', '.join(missing)}", file=sys.stderr)
         return 2
-    atlas = write(folders, args.page, args.data)
+    try:
+        atlas = write(folders, args.page, args.data, keep=not args.fresh)
+    except ValueError as exc:
+        print(f"atlas: {exc}", file=sys.stderr)
+        return 2
     print(f"atlas: {len(atlas['rows'])} stacks, {len(atlas['to_rerun'])} not current -> "
           f"{args.page}, {args.data}")
     return 0

@@ -68,7 +68,7 @@ def _build(python: str, out: Path, path: str, builder: str = "fixtures.build_xtt
 
 
 @pytest.mark.timeout(2400)
-@pytest.mark.parametrize("engine", ["xtts", "kokoro"])
+@pytest.mark.parametrize("engine", ["xtts", "kokoro", "styletts2"])
 def test_fixture_bytes_are_the_same_under_every_cpu_kernel_set(engine, tmp_path):
     """Failed before issue 25: on another CPU's kernels the XTTS fixture's
     speakers_xtts.pth differed (avx2, avx512, default), and model.pth and Kokoro's

@@ -134,3 +134,52 @@ def test_the_atlas_page_fits_a_1400_pixel_window(tmp_path):
     width = int(re.search(r'data-layout-width="(\d+)"', dom).group(1))
     assert width <= 1400, width
     assert "<details>" in dom or '"verdict": "fail"' not in atlas.DATA.read_text()
+
+
+def _current_stamp(cell) -> dict:
+    """A stamp as a result of ``cell`` run now on this machine would leave."""
+    from compat import engines
+    from compat.result.fingerprint import (
+        current_fingerprint,
+        platform_tag,
+        tier_digests,
+        with_golden,
+    )
+
+    engine = engines.get_engine(cell.engine)
+    found = {"cell": {"requirements": cell.requirements()},
+             "python": {"version": cell.python, "platform": platform_tag()},
+             "environment": {"chosen": None},
+             "tier_digests": with_golden(tier_digests(engine.tier_dir, engine.plan()), engine),
+             "tiers": {"install": {}, "import": {}}}
+    found["fingerprint"] = current_fingerprint(cell, found)
+    return found
+
+
+def test_a_regeneration_keeps_the_current_rows_of_earlier_runs_and_names_stale_ones(tmp_path):
+    """Another machine's rows survive a regeneration from this machine's results while
+    their stamp is current; a stamp the code or pins no longer give, or none, is listed
+    to rerun, not shown."""
+    cells = known_cells()
+    ids = sorted(cells)[:3]
+    template = made(tmp_path)["rows"][0]
+    rows = []
+    for cell_id in ids:
+        row = copy.deepcopy(template)
+        row["cell"], row["stamp"] = cell_id, _current_stamp(cells[cell_id][0])
+        rows.append(row)
+    rows[1]["stamp"]["fingerprint"] = "0" * 16  # what another harness code would give
+    del rows[2]["stamp"]
+    data = tmp_path / "atlas.json"
+    data.write_text(json.dumps({"schema": atlas.SCHEMA, "rows": rows, "to_rerun": [],
+                                "boundaries": []}))
+    empty = tmp_path / "none"
+    empty.mkdir()
+    found = atlas.write([empty], tmp_path / "atlas.md", data, cells=cells)
+    assert [r["cell"] for r in found["rows"]] == [ids[0]]
+    later = {r["cell"]: r["why"] for r in found["to_rerun"]}
+    assert set(later) == {ids[1], ids[2]}
+    assert "stale" in later[ids[1]] and "no stamp" in later[ids[2]]
+    assert f"`{ids[1]}`" in (tmp_path / "atlas.md").read_text()
+    fresh = atlas.write([empty], tmp_path / "atlas.md", data, keep=False, cells=cells)
+    assert fresh["rows"] == [] and fresh["to_rerun"] == []

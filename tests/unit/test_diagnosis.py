@@ -101,6 +101,14 @@ VERBATIM = [
     ("_pickle.UnpicklingError", "Weights only load failed. WeightsUnpickler error: "
      "Unsupported global: GLOBAL getattr was not an allowed global by default.",
      "styletts2-weights-only-release-files"),
+    ("InstallError", "error: No solution found when resolving dependencies\n  cause: Because "
+     "transformers==4.41.2 depends on huggingface-hub>=0.23.0,<1.0 and styletts2>=0.1.6 "
+     "depends on huggingface-hub>=0.19.0,<0.20.0, we can conclude that styletts2>=0.1.6 and "
+     "transformers==4.41.2 are incompatible.", "styletts2-hub-caps-transformers"),
+    ("InstallError", "error: No solution found when resolving dependencies\n  cause: Because "
+     "langchain>=0.1.0,<=0.1.20 depends on numpy<2 and styletts2>=0.1.6 depends on "
+     "langchain>=0.1.0,<0.2.0, we can conclude that styletts2>=0.1.6 depends on numpy<2.",
+     "styletts2-langchain-numpy1"),
 ]
 
 
