@@ -109,6 +109,8 @@ VERBATIM = [
      "langchain>=0.1.0,<=0.1.20 depends on numpy<2 and styletts2>=0.1.6 depends on "
      "langchain>=0.1.0,<0.2.0, we can conclude that styletts2>=0.1.6 depends on numpy<2.",
      "styletts2-langchain-numpy1"),
+    ("LookupError", "Resource punkt not found.\n  Please use the NLTK Downloader to obtain the "
+     "resource:", "styletts2-nltk-punkt-offline"),
 ]
 
 

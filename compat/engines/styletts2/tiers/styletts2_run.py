@@ -79,14 +79,15 @@ def provide_nltk_data(folder: Path) -> str:
     written = "punkt_tab (empty parameters)"
     from nltk.tokenize import punkt
 
-    if not hasattr(punkt, "PunktTokenizer"):  # nltk < 3.9 loads a pickle
+    if not hasattr(punkt, "PunktTokenizer"):  # nltk < 3.9 loads a pickle (from PY3/)
         import pickle
 
-        old = folder / "tokenizers" / "punkt"
-        old.mkdir(parents=True, exist_ok=True)
-        with open(old / "english.pickle", "wb") as handle:
-            pickle.dump(punkt.PunktSentenceTokenizer(), handle)
-        written += " and punkt/english.pickle (untrained)"
+        for where in ("punkt", "punkt/PY3"):
+            old = folder / "tokenizers" / where
+            old.mkdir(parents=True, exist_ok=True)
+            with open(old / "english.pickle", "wb") as handle:
+                pickle.dump(punkt.PunktSentenceTokenizer(), handle)
+        written += " and punkt/PY3/english.pickle (untrained)"
     if str(folder) not in nltk.data.path:
         nltk.data.path.insert(0, str(folder))
     return written
