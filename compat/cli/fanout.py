@@ -18,6 +18,7 @@ import json
 import math
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 #: GitHub Actions' limit on the jobs one matrix may generate.
@@ -75,6 +76,17 @@ def jobs(listing: list[dict[str, Any]], cpu_runner: str, gpu_runner: str,
     return {"include": [job(batch, n) for n, batch in enumerate(groups, 1)]}
 
 
+def without_current(listing: list[dict[str, Any]], atlas_data: dict[str, Any]
+                    ) -> list[dict[str, Any]]:
+    """The listing less the matrix sessions of cells current in the atlas's data."""
+    from compat.plan.matrixfile import known_cells
+    from compat.report.atlas import current_cells
+
+    done = current_cells(atlas_data, known_cells())
+    return [item for item in listing if item.get("name") != "matrix"
+            or (item.get("call_spec") or {}).get("cell") not in done]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compat fanout", description=__doc__)
     parser.add_argument("--cpu-runner", default="ubuntu-latest")
@@ -82,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-jobs", type=int, default=GITHUB_MAX_JOBS,
                         help=f"jobs at most; more cells are batched (default {GITHUB_MAX_JOBS}, "
                              "GitHub's limit per matrix)")
+    parser.add_argument("--skip-current", type=Path, metavar="ATLAS_JSON",
+                        help="leave out the cells whose row in this atlas data is still "
+                             "current (the scheduled exploration runs the others)")
     args = parser.parse_args(argv)
     if args.max_jobs < 1:
         parser.error("--max-jobs must be at least 1")
@@ -90,12 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"fanout: stdin is not `nox -l --json` output: {exc}", file=sys.stderr)
         return 2
+    if args.skip_current:
+        try:
+            listing = without_current(listing, json.loads(args.skip_current.read_text(
+                encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"fanout: {args.skip_current}: unreadable atlas data ({exc})", file=sys.stderr)
+            return 2
     try:
         found = jobs(listing, args.cpu_runner, args.gpu_runner, args.max_jobs)
     except ValueError as exc:
         print(f"fanout: {exc}", file=sys.stderr)
         return 2
     if not found["include"]:
+        if args.skip_current:  # every cell current: nothing to run is an answer
+            print(json.dumps({"include": []}, separators=(",", ":")))
+            return 0
         print("fanout: no matrix(cell=...) session in the listing", file=sys.stderr)
         return 2
     print(json.dumps(found, separators=(",", ":")))

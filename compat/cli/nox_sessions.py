@@ -69,6 +69,9 @@ def load_or_exit(argv: list[str] | None = None) -> Matrix:
     """Load the selected matrix, or stop nox with the error (file, cell, key) and exit 2."""
     engines = {name: engine.distributions for name, engine in all_engines().items()}
     tags = requested_tags(sys.argv[1:] if argv is None else argv)
+    # COMPAT_JOIN_TAGS=explore: those files join the selection as with -t, but sessions
+    # named with -s still run alone (nox ignores -s beside -t): a fan-out job's cells.
+    tags += [t for t in os.environ.get("COMPAT_JOIN_TAGS", "").split(",") if t.strip()]
     try:
         return load_matrices(paths.matrix_paths(tags=tags), engines)
     except MatrixError as exc:

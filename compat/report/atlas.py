@@ -261,6 +261,42 @@ def carried(previous: dict[str, Any], atlas: dict[str, Any],
     return kept, later
 
 
+def current_cells(previous: dict[str, Any], cells: dict[str, list[Any]]) -> set[str]:
+    """The cells whose row in an atlas's data is still current: the scheduled exploration
+    runs the others only (``compat fanout --skip-current``)."""
+    kept, _ = carried(previous, {"rows": [], "to_rerun": []}, cells)
+    return {row["cell"] for row in kept}
+
+
+def new_failures(previous: dict[str, Any], atlas: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows that fail now and did not before (no row, or one that worked): what a scheduled
+    run names in its summary."""
+    before = {r.get("cell"): _group(r) for r in previous.get("rows") or []
+              if isinstance(r, dict) and r.get("verdict") in _VERDICTS}
+    return [r for r in atlas["rows"]
+            if _group(r) == "fails" and before.get(r["cell"]) != "fails"]
+
+
+_VERDICTS = {v for _, verdicts in GROUPS for v in verdicts}
+
+
+def summary(atlas: dict[str, Any], fresh: list[dict[str, Any]]) -> str:
+    """Markdown for a workflow's step summary: the counts, then each new failure."""
+    counts = {name: sum(1 for r in atlas["rows"] if _group(r) == name) for name, _ in GROUPS}
+    out = ["## Compatibility atlas", "",
+           f"{len(atlas['rows'])} stacks: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+           + f"; {len(atlas['to_rerun'])} not current.", ""]
+    if not fresh:
+        return "\n".join([*out, "No new failure.", ""])
+    out += [f"### New failures ({len(fresh)})", "", "| cell | tier | diagnosis | remedy |",
+            "|---|---|---|---|"]
+    for row in fresh:
+        how = row["how"] or {}
+        out.append(f"| `{row['cell']}` | {how.get('tier', '')} | "
+                   f"{how.get('diagnosis') or row['verdict']} | {how.get('remedy', '')} |")
+    return "\n".join([*out, ""])
+
+
 def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DATA,
           keep: bool = True, cells: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """Make the page and its data from the results in ``folders`` and, with ``keep``, the
@@ -283,9 +319,11 @@ def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DAT
         kept, later = carried(previous, atlas, cells)
         atlas["rows"] += kept
         atlas["to_rerun"] += later
+    else:
+        previous = {}
     write_text_atomic(data_path, json.dumps(atlas, indent=1) + "\n")
     write_text_atomic(page_path, page(atlas))
-    return atlas
+    return {**atlas, "new_failures": new_failures(previous, atlas)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--fresh", action="store_true",
                         help="from these results only: drop the previous data's rows")
+    parser.add_argument("--summary", type=Path,
+                        help="also write a Markdown summary naming each new failure "
+                             "(a workflow's $GITHUB_STEP_SUMMARY)")
     args = parser.parse_args(argv)
     folders = args.results or [paths.results_dir()]
     missing = [str(p) for p in folders if not p.is_dir()]
@@ -308,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"atlas: {exc}", file=sys.stderr)
         return 2
-    print(f"atlas: {len(atlas['rows'])} stacks, {len(atlas['to_rerun'])} not current -> "
+    if args.summary:
+        with open(args.summary, "a", encoding="utf-8") as out:
+            out.write(summary(atlas, atlas["new_failures"]))
+    print(f"atlas: {len(atlas['rows'])} stacks, {len(atlas['new_failures'])} new failures, "
+          f"{len(atlas['to_rerun'])} not current -> "
           f"{args.page}, {args.data}")
     return 0

@@ -183,3 +183,20 @@ def test_a_regeneration_keeps_the_current_rows_of_earlier_runs_and_names_stale_o
     assert f"`{ids[1]}`" in (tmp_path / "atlas.md").read_text()
     fresh = atlas.write([empty], tmp_path / "atlas.md", data, keep=False, cells=cells)
     assert fresh["rows"] == [] and fresh["to_rerun"] == []
+
+
+def test_the_summary_names_each_new_failure_and_only_new_ones(tmp_path):
+    found = made(tmp_path)
+    before = copy.deepcopy(found)
+    broken = next(r for r in found["rows"] if r["cell"] == "broken")
+    before["rows"] = [r for r in before["rows"] if r["cell"] != "fork"]  # new: fork
+    for row in before["rows"]:
+        if row["cell"] == "broken":
+            row["verdict"] = "pass"  # it worked before
+    fresh = atlas.new_failures(before, found)
+    assert sorted(r["cell"] for r in fresh) == ["broken", "fork"]
+    text = atlas.summary(found, fresh)
+    assert "New failures (2)" in text and "`broken`" in text
+    assert broken["how"]["diagnosis"] in text
+    assert atlas.new_failures(found, found) == []
+    assert "No new failure." in atlas.summary(found, [])

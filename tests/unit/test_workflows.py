@@ -31,7 +31,8 @@ def sessions() -> set[str]:
 
 
 def test_the_workflows_exist_and_parse():
-    assert {p.name for p in FILES} == {"compat-matrix.yml", "compat-gate.yml", "xtts-gate.yml"}
+    assert {p.name for p in FILES} == {"compat-matrix.yml", "compat-gate.yml", "compat-atlas.yml",
+                                       "xtts-gate.yml"}
     for path in FILES:
         data = yaml.safe_load(path.read_text())
         assert data["jobs"] and (True in data or "on" in data), path  # YAML 1.1: on -> True
@@ -69,6 +70,47 @@ def test_the_fan_out_is_what_nox_lists():
     assert run_cell["env"]["SESSIONS"] == "${{ matrix.sessions }}"
     assert any("nox -s report -- collected/*" in s.get("run", "")
                for s in matrix["jobs"]["report"]["steps"])
+
+
+def test_the_atlas_workflow_regenerates_runs_what_is_not_current_and_names_new_failures():
+    """Issue 29: the scheduled exploration adds new releases' edges, runs only the cells
+    whose atlas row is not current, and summarises new failures."""
+    flow = yaml.safe_load((WORKFLOWS / "compat-atlas.yml").read_text())
+    assert "schedule" in flow[True]
+    runs = {name: " ".join(s.get("run", "") for s in job["steps"])
+            for name, job in flow["jobs"].items()}
+    assert "nox -s explore -- --regenerate" in runs["cells"]
+    assert "nox -l --json -t explore | python -m compat fanout --skip-current docs/atlas.json" \
+        in runs["cells"]
+    assert '--summary "$GITHUB_STEP_SUMMARY"' in runs["atlas"]
+    assert flow["jobs"]["cell"]["if"] == "needs.cells.outputs.jobs != '{\"include\":[]}'"
+    run_cells = next(s for s in flow["jobs"]["cell"]["steps"] if "nox -s" in s.get("run", ""))
+    assert run_cells["env"]["COMPAT_JOIN_TAGS"] == "explore"  # -t would ignore the -s names
+
+
+def test_joined_tags_add_the_exploration_files_without_filtering_sessions(monkeypatch):
+    from compat.cli import nox_sessions
+
+    plain = {c.id for c in nox_sessions.load_or_exit(["-s", "matrix"]).cells}
+    monkeypatch.setenv("COMPAT_JOIN_TAGS", "explore")
+    joined = {c.id for c in nox_sessions.load_or_exit(["-s", "matrix"]).cells}
+    assert plain < joined and "kokoro0.7.0-torch2.15.0-tf5.25.0-py3.11" in joined - plain
+
+
+def test_skip_current_leaves_out_the_cells_the_atlas_holds_current(tmp_path, monkeypatch):
+    from compat.cli import fanout
+    from compat.report import atlas as atlas_mod
+
+    listing = [{"session": f"matrix(cell='{c}')", "name": "matrix", "tags": ["py3.11"],
+                "call_spec": {"cell": c}} for c in ("a", "b", "c")]
+    monkeypatch.setattr(atlas_mod, "current_cells", lambda data, cells: {"b"})
+    kept = fanout.without_current(listing, {"rows": []})
+    assert [i["call_spec"]["cell"] for i in kept] == ["a", "c"]
+    data = tmp_path / "atlas.json"
+    data.write_text(json.dumps({"rows": []}))
+    monkeypatch.setattr(atlas_mod, "current_cells", lambda data, cells: {"a", "b", "c"})
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(json.dumps(listing)))
+    assert fanout.main(["--skip-current", str(data)]) == 0
 
 
 def test_past_githubs_256_jobs_the_fan_out_packs_cells_into_batches_and_drops_none():
