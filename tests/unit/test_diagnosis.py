@@ -111,6 +111,9 @@ VERBATIM = [
      "styletts2-langchain-numpy1"),
     ("LookupError", "Resource punkt not found.\n  Please use the NLTK Downloader to obtain the "
      "resource:", "styletts2-nltk-punkt-offline"),
+    ("InstallError", "error: Failed to download and build `tokenizers==0.19.1`\n  cause: "
+     "Failed to parse: /root/.cache/uv/sdists-v11/pypi/tokenizers/0.19.1/x/src/pyproject.toml",
+     "styletts2-py313-tokenizers"),
 ]
 
 
