@@ -4,11 +4,13 @@ XTTS v2 takes about 400 text tokens in one ``inference`` and warns past a per-la
 character limit (250 for English); two splitters cut long text: ``TTS.api``'s
 ``split_sentences`` (pysbd, one sentence a segment) and ``enable_text_splitting`` in
 ``inference``/``inference_stream`` (spaCy's sentencizer, sentences grouped up to the
-character limit). A 1,000- and a 3,000-character paragraph go through both; each records
-its segments and checks the mechanics: one synthesis a segment, every segment sound, and
-each segment's audio the same as that sentence synthesised alone (greedy decoding), so
-the audio grows with the text. Without splitting, text over the limit must give what
-the stack documents (a warning or an error), recorded as data.
+character limit). A 1,000- and a 3,000-character paragraph go through both. The first is
+spoken: one synthesis a segment, every segment sound, and each segment's audio the same as
+that sentence synthesised alone (greedy decoding), so the audio grows with the text. The
+second is split, not spoken: every sentence reaches the model whole and in order, and the
+stack's splitter keeps every word in segments within the limit. Without splitting, text
+over the limit must give what the stack documents (a warning or an error), recorded as
+data.
 
 On a random tiny model the speech means nothing: quality is not judged, only the
 mechanics. The tiny model holds 64 text tokens, not 402: the character limit is scaled by
@@ -53,9 +55,14 @@ STREAM = {**{k: v for k, v in GREEDY.items() if k != "num_beams"}, "do_sample": 
 #: Samples ``inference_stream`` keeps back at the end of each chunk for the cross-fade
 #: with the next one (its ``overlap_wav_len``, 1024 in every release here).
 STREAM_OVERLAP = 1024
-#: Sentences are compared with the same sentence synthesised alone up to this size; past
-#: it (44 sentences more a path) only the segments' count, soundness and sum are checked.
+#: Up to this size the paragraph is spoken, each segment compared with the same sentence
+#: synthesised alone. Past it (44 sentences) the splitting is judged, not the speech: every
+#: sentence handed to the model whole and in order (``TTS.api``), and the stack's splitter
+#: keeping every word in segments within the limit (``inference_stream``); synthesising
+#: them took two thirds of the tier.
 SINGLES_UP_TO = 1000
+#: The silence a handed-over segment is answered with (0.1 s).
+HANDED_SAMPLES = 2400
 #: Audio codes a segment may take (0.19 s of audio, above the 0.1 s the soundness check
 #: asks): the splitting is judged, not the speech, whose length the synth tier judges.
 #: The vocoder's cost grows with the audio; at 12 codes it was most of the tier.
@@ -108,6 +115,24 @@ def short_generation(model, record_property):
     with xtts_run.capped_codes(model, SEGMENT_CODES) as cap:
         record_property("codes_per_segment_cap", cap)
         yield
+
+
+@contextlib.contextmanager
+def handed_over(model, samples: int):
+    """Each text ``model.inference`` is handed while the block runs, answered with
+    ``samples`` of silence instead of a synthesis: what the splitter hands the model, in
+    order, without the speech (the 1,000-character paragraph judges that)."""
+    seen = []
+
+    def inference(text, *args, **kwargs):
+        seen.append((text, np.zeros(samples, dtype=np.float32)))
+        return {"wav": np.zeros(samples, dtype=np.float32)}
+
+    model.inference = inference
+    try:
+        yield seen
+    finally:
+        del model.inference
 
 
 @contextlib.contextmanager
@@ -171,7 +196,10 @@ def test_api_split_sentences(api, model_dir, xtts_config, size, record_property)
     record_property("speaker", speaker)
     record_property("characters", len(text))
     record_property("char_limit", model.tokenizer.char_limits[xtts_run.LANGUAGE])
-    with short_generation(model, record_property), segments_of(model) as segments:
+    spoken = size <= SINGLES_UP_TO
+    record_property("synthesised", spoken)
+    with short_generation(model, record_property), (
+            segments_of(model) if spoken else handed_over(model, HANDED_SAMPLES)) as segments:
         whole = np.asarray(api.tts(text=text, speaker=speaker, language=xtts_run.LANGUAGE,
                                    split_sentences=True, **GREEDY)).reshape(-1)
     split = [sentence for sentence in api.synthesizer.split_into_sentences(text) if sentence]
@@ -179,12 +207,15 @@ def test_api_split_sentences(api, model_dir, xtts_config, size, record_property)
     record_property("segments", len(segments))
     assert len(segments) == len(split), (
         f"{len(split)} sentences but {len(segments)} syntheses: text was dropped or merged")
-    problems = judge(segments, xtts_config.model_args.gpt_max_audio_tokens, record_property,
-                     "split")
+    handed = [t.strip() for t, _ in segments]
+    assert handed == [t.strip() for t in split], "the sentences reached the model out of order"
+    assert " ".join(handed).split() == text.split(), "the segments lost or moved words"
+    problems = (judge(segments, xtts_config.model_args.gpt_max_audio_tokens, record_property,
+                      "split") if spoken else [])
     pad = (whole.size - sum(w.size for _, w in segments)) / max(len(segments), 1)
     record_property("audio_seconds", round(whole.size / xtts_run.SAMPLE_RATE, 3))
     record_property("pause_samples_per_segment", pad)
-    if size <= SINGLES_UP_TO:
+    if spoken:
         with short_generation(model, record_property), segments_of(model) as alone:
             for sentence_text in split:
                 api.tts(text=sentence_text, speaker=speaker, language=xtts_run.LANGUAGE,
@@ -217,14 +248,21 @@ def test_stream_text_splitting(model, latents, xtts_config, size, record_propert
         record_property("spacy", _version("spacy"))
         chunks = split_sentence(text, xtts_run.LANGUAGE, used)
         record_property("segments", len(chunks))
+        if size > SINGLES_UP_TO:  # the splitting, not the speech (SINGLES_UP_TO)
+            record_property("synthesised", False)
+            over = [len(c) for c in chunks if len(c) > used]
+            assert len(chunks) >= 2 and not over, (
+                f"{len(text)} characters split into {len(chunks)} segments; past the limit "
+                f"of {used}: {over}")
+            assert " ".join(chunks).split() == text.split(), "the segments lost or moved words"
+            return
         runs = count_gpt_runs(model)
         torch.manual_seed(xtts_run.SEED)
         with torch.inference_mode(), xtts_run.watch_stream_codes(model) as streamed:
             wav = [np.asarray(c.detach().cpu() if hasattr(c, "detach") else c).reshape(-1)
                    for c in model.inference_stream(text, xtts_run.LANGUAGE, *latents,
                                                    enable_text_splitting=True, **STREAM)]
-        alone = ([xtts_run.synthesize(model, chunk.strip(), *latents) for chunk in chunks]
-                 if size <= SINGLES_UP_TO else [])
+        alone = [xtts_run.synthesize(model, chunk.strip(), *latents) for chunk in chunks]
     total = sum(w.size for w in wav)
     record_property("chunks", len(wav))
     record_property("gpt_runs", runs[0])
@@ -234,27 +272,24 @@ def test_stream_text_splitting(model, latents, xtts_config, size, record_propert
         problems.append(f"{len(text)} characters came out as {len(chunks)} segment")
     if runs[0] != len(chunks):
         problems.append(f"{len(chunks)} segments but {runs[0]} GPT runs: text was dropped")
-    if alone:
-        stop = xtts_config.model_args.gpt_stop_audio_token
-        want = [code for s in alone for code in xtts_run.audio_codes(s.codes, stop)]
-        singles = sum(s.wav.size for s in alone)
-        record_property("singles_sum_seconds", round(singles / xtts_run.SAMPLE_RATE, 3))
-        problems += judge([(c, s.wav) for c, s in zip(chunks, alone)],
-                          xtts_config.model_args.gpt_max_audio_tokens, record_property, "alone")
-        streamed = None if streamed is None else [c for c in streamed if c != stop]
-        if streamed is not None and streamed != want:
-            problems.append(f"streamed codes ({len(streamed)}) are not the segments' codes "
-                            f"synthesised alone ({len(want)})")
-        # inference_stream holds back the last STREAM_OVERLAP samples of each segment (to
-        # cross-fade a next chunk of the same segment): up to that much less per segment.
-        low, slack = singles - len(chunks) * STREAM_OVERLAP, min(s.wav.size for s in alone) / 2
-        record_property("stream_held_back_samples", singles - total)
-        if not low - slack <= total <= singles + slack:
-            problems.append(f"streamed audio {total} samples against {singles} for the "
-                            f"segments alone (at least {low} expected): text was dropped "
-                            "or repeated")
-    elif total < len(chunks) * 0.1 * xtts_run.SAMPLE_RATE:
-        problems.append(f"{total} samples for {len(chunks)} segments: under 0.1 s a segment")
+    stop = xtts_config.model_args.gpt_stop_audio_token
+    want = [code for s in alone for code in xtts_run.audio_codes(s.codes, stop)]
+    singles = sum(s.wav.size for s in alone)
+    record_property("singles_sum_seconds", round(singles / xtts_run.SAMPLE_RATE, 3))
+    problems += judge([(c, s.wav) for c, s in zip(chunks, alone)],
+                      xtts_config.model_args.gpt_max_audio_tokens, record_property, "alone")
+    streamed = None if streamed is None else [c for c in streamed if c != stop]
+    if streamed is not None and streamed != want:
+        problems.append(f"streamed codes ({len(streamed)}) are not the segments' codes "
+                        f"synthesised alone ({len(want)})")
+    # inference_stream holds back the last STREAM_OVERLAP samples of each segment (to
+    # cross-fade a next chunk of the same segment): up to that much less per segment.
+    low, slack = singles - len(chunks) * STREAM_OVERLAP, min(s.wav.size for s in alone) / 2
+    record_property("stream_held_back_samples", singles - total)
+    if not low - slack <= total <= singles + slack:
+        problems.append(f"streamed audio {total} samples against {singles} for the "
+                        f"segments alone (at least {low} expected): text was dropped "
+                        "or repeated")
     assert not problems, "; ".join(problems)
 
 
