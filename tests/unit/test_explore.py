@@ -174,9 +174,10 @@ def test_an_engines_other_axes_are_resolved_directly_and_pinned(monkeypatch):
 def test_each_engine_has_its_own_exploration_file():
     from compat import engines
 
-    assert explore.explored_engines() == ["kokoro", "xtts"]
+    assert explore.explored_engines() == ["kokoro", "styletts2", "xtts"]
     assert engines.get_engine("xtts").exploration_file == "explore.toml"
     assert engines.get_engine("kokoro").exploration_file == "explore-kokoro.toml"
+    assert engines.get_engine("styletts2").exploration_file == "explore-styletts2.toml"
     assert {d for d, *_ in explore.explored_lines("kokoro")} == {"kokoro"}
 
 
