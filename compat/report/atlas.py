@@ -247,6 +247,7 @@ def carried(previous: dict[str, Any], atlas: dict[str, Any],
         if not isinstance(row, dict) or row.get("cell") in have:
             continue
         known = cells.get(row.get("cell", ""), [])
+        why: str | None
         if not row.get("stamp"):
             why = "no stamp (made before the atlas kept them)"
         elif not known:
