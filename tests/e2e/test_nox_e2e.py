@@ -100,8 +100,11 @@ def test_release_era_cell_splits_long_text_sentence_by_sentence(smoke_run):
     for size in (1000, 3000):
         api = longform[f"test_api_split_sentences[{size}]"]
         assert api["characters"] >= size and api["segments"] == api["sentences"] > 10
-        stream = longform[f"test_stream_text_splitting[cpu-{size}]"]
-        assert stream["gpt_runs"] == stream["segments"] > 10
+        assert api["synthesised"] is (size == 1000)  # 3,000 characters: split, not spoken
+    stream = longform["test_stream_text_splitting[cpu-1000]"]
+    assert stream["gpt_runs"] == stream["segments"] > 10
+    long = longform["test_stream_text_splitting[cpu-3000]"]
+    assert long["synthesised"] is False and long["segments"] > stream["segments"]
     small = longform["test_api_split_sentences[1000]"]
     # Each segment is the sentence alone; the whole adds TTS 0.22.0's 10,000-sample pauses.
     assert small["audio_seconds"] == pytest.approx(
