@@ -184,9 +184,8 @@ def page(atlas: dict[str, Any]) -> str:
                 out += [f"### {labels[line.key]} {release}", "", _recommended(here), "",
                         "| stack | verdict | how, or what breaks it | checked |",
                         "|---|---|---|---|"]
-                for r in here:
-                    stack = (f"py{r['python']} · torch {r['torch']} · "
-                             f"transformers {r['transformers']}")
+                labels_here = _stack_labels(here)
+                for r, stack in zip(here, labels_here):
                     some = " (some tiers)" if r["scope"] else ""
                     out.append(f"| {stack} | {_group(r)}{some} | {_cell_text(r)} | "
                                f"{r['checked']}, {_machine(r['machine'])} |")
@@ -200,6 +199,25 @@ def page(atlas: dict[str, Any]) -> str:
                 f"{b['diagnosis'] or '(unclassified)'} |" for b in atlas["boundaries"]]
         out.append("")
     return "\n".join(out)
+
+
+def _stack_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's stack as the page names it: Python, torch, transformers; where rows of
+    one release share those three (a Kokoro release with two misaki, a fork release with
+    each of its extras), the requirement lines each row has and the others lack are added,
+    so no two rows of a table read the same."""
+    def base(r: dict[str, Any]) -> str:
+        return f"py{r['python']} · torch {r['torch']} · transformers {r['transformers']}"
+    out = []
+    for r in rows:
+        twins = [o for o in rows if base(o) == base(r)]
+        if len(twins) == 1:
+            out.append(base(r))
+            continue
+        shared = set.intersection(*(set(o["requirements"]) for o in twins))
+        own = [line for line in r["requirements"] if line not in shared]
+        out.append(base(r) + "".join(f" · `{line}`" for line in own))
+    return out
 
 
 def _group(row: dict[str, Any]) -> str:

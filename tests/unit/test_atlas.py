@@ -49,6 +49,26 @@ def test_each_release_has_its_table_groups_and_recommended_pins(tmp_path):
     assert "**Recommended:** none: no stack of this release works" in fork
 
 
+def test_rows_of_one_release_that_share_a_stack_are_told_apart(tmp_path):
+    """Two cells of one release on the same Python, torch and transformers (a fork's
+    extras, a Kokoro release with two misaki) read differently: each row names the
+    requirement line the other lacks; a row with no twin keeps the short label."""
+    folder = tmp_path / "results"
+    base = {"torch": "2.9.1", "transformers": "4.57.3"}
+    write(folder, fake_result("plain", tts="coqui-tts==0.27.5", **base))
+    write(folder, fake_result("ja", tts="coqui-tts[ja]==0.27.5", **base,
+                              failing={"import": BEAM}))
+    write(folder, fake_result("other", tts="coqui-tts==0.27.5", torch="2.6.0",
+                              transformers="4.46.2"))
+    table = atlas.page(atlas.data(build(collect([folder])))).split("### coqui-tts 0.27.5")[1]
+    rows = [line.split("|")[1].strip() for line in table.splitlines()
+            if line.startswith("| py")]
+    assert sorted(rows) == sorted([
+        "py3.11 · torch 2.9.1 · transformers 4.57.3 · `coqui-tts==0.27.5`",
+        "py3.11 · torch 2.9.1 · transformers 4.57.3 · `coqui-tts[ja]==0.27.5`",
+        "py3.11 · torch 2.6.0 · transformers 4.46.2"])
+
+
 def test_a_result_that_is_not_current_is_named_not_shown(tmp_path):
     found = made(tmp_path)
     report = {"generated_at": "2026-12-04T00:00:00+00:00", "boundaries": [],
