@@ -125,24 +125,46 @@ def _machine(key: str) -> str:
     return f"{parts[0]}, {parts[2]} cores" if len(parts) > 2 else parts[0]
 
 
-def _recommended(rows: list[dict[str, Any]]) -> str:
-    """The newest stack of a release that works bare (every tier, not a partial run), else
-    the newest that works at all and how, else why there is none."""
-    whole = [r for r in rows if not r["scope"]]
-    for verdicts, words in ((("pass",), "works bare"),
-                            (("pass-with-shims",), "works with shims"),
-                            (("repaired",), "works after a repair")):
-        good = [r for r in whole if r["verdict"] in verdicts]
+#: Verdicts that work, best first, and how the page says each.
+WORKING = ((("pass",), "works bare"), (("pass-with-shims",), "works with shims"),
+           (("repaired",), "works after a repair"))
+
+
+def _newest_working(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str] | None:
+    for verdicts, words in WORKING:
+        good = [r for r in rows if r["verdict"] in verdicts]
         if good:
             best = max(good, key=_row_newness)
-            pins = ", ".join(f"`{line}`" for line in best["requirements"])
             extra = f" ({_cell_text(best)})" if verdicts != ("pass",) else ""
-            return f"**Recommended** (the newest stack that {words}{extra}, Python " \
-                   f"{best['python']}): {pins}"
+            return best, words + extra
+    return None
+
+
+def _recommended(rows: list[dict[str, Any]]) -> str:
+    """The newest stack of a release that works bare (every tier, not a partial run), else
+    the newest that works at all and how. A release whose cells all ran some tiers only
+    (the exploration's, which decide whether a stack works) gets no recommendation, but
+    the newest stack that passed those tiers is named as such: a user choosing pins for
+    that release has nothing better to start from. Else why there is none."""
+    whole = [r for r in rows if not r["scope"]]
+    found = _newest_working(whole)
+    if found:
+        best, words = found
+        pins = ", ".join(f"`{line}`" for line in best["requirements"])
+        return f"**Recommended** (the newest stack that {words}, Python " \
+               f"{best['python']}): {pins}"
     if whole:
         return "**Recommended:** none: no stack of this release works in these results."
+    found = _newest_working(rows)
+    if found:
+        best, words = found
+        pins = ", ".join(f"`{line}`" for line in best["requirements"])
+        return (f"**Recommended:** none yet: every cell of this release ran "
+                f"{', '.join(best['scope'])} only. The newest stack that {words} on "
+                f"those tiers (Python {best['python']}): {pins}")
     return ("**Recommended:** none yet: this release's cells ran some tiers only (the "
-            "exploratory matrix judges whether a stack works, not every tier).")
+            "exploratory matrix judges whether a stack works, not every tier), and none "
+            "passed them.")
 
 
 def page(atlas: dict[str, Any]) -> str:

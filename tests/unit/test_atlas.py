@@ -69,6 +69,32 @@ def test_rows_of_one_release_that_share_a_stack_are_told_apart(tmp_path):
         "py3.11 · torch 2.6.0 · transformers 4.46.2"])
 
 
+def test_a_release_explored_on_some_tiers_names_its_newest_passing_stack_not_a_pick(
+        tmp_path):
+    """A release whose cells ran the exploration's tiers only gets no recommendation, but
+    the page names the newest stack that passed those tiers, and says which tiers; when
+    none passed, it says so."""
+    folder = tmp_path / "results"
+    tiers = ["import", "load", "synth"]
+    for cell_id, torch, failing in (("old", "2.1.2", None), ("new", "2.6.0", None),
+                                    ("newest", "2.9.1", {"import": BEAM})):
+        found = fake_result(cell_id, tts="coqui-tts==0.25.1", torch=torch,
+                            transformers="4.46.2", failing=failing)
+        found["only"] = tiers
+        write(folder, found)
+    text = atlas.page(atlas.data(build(collect([folder]))))
+    section = text.split("### coqui-tts 0.25.1")[1]
+    assert ("**Recommended:** none yet: every cell of this release ran import, load, synth "
+            "only. The newest stack that works bare on those tiers (Python 3.11): "
+            "`coqui-tts==0.25.1`, `torch==2.6.0`, `transformers==4.46.2`") in section
+    for path in folder.glob("*.json"):
+        found = json.loads(path.read_text())
+        if found["cell"]["id"] != "newest":
+            path.unlink()
+    text = atlas.page(atlas.data(build(collect([folder]))))
+    assert "and none passed them." in text.split("### coqui-tts 0.25.1")[1]
+
+
 def test_a_result_that_is_not_current_is_named_not_shown(tmp_path):
     found = made(tmp_path)
     report = {"generated_at": "2026-12-04T00:00:00+00:00", "boundaries": [],
