@@ -192,17 +192,34 @@ class Synthesis:
         return len(self.wav) / SAMPLE_RATE
 
 
+def takes_ref_s(model) -> bool:
+    """Whether this release's ``inference`` takes a precomputed style (``ref_s``: from
+    0.1.5; 0.1.3 and 0.1.4 take the voice file only)."""
+    import inspect
+
+    return "ref_s" in inspect.signature(model.inference).parameters
+
+
+def has_long_form(tts) -> bool:
+    """Whether this release splits long text (``long_inference`` and ``segment_text``,
+    from 0.1.6; before it ``inference`` takes at most PL-BERT's 512 positions)."""
+    return hasattr(tts.StyleTTS2, "long_inference")
+
+
 def synthesize(model, text: str = TEXT, voice: Path | None = None, ref_s: Any = None,
                seed: int = SEED, **kwargs: Any) -> Synthesis:
     """``inference`` under a fixed seed (the diffusion sampler and the decoder's source
-    draw noise: seeded just before, the same call gives the same audio)."""
+    draw noise: seeded just before, the same call gives the same audio). ``ref_s`` is
+    passed only when given: releases before 0.1.5 have no such argument."""
     import torch
 
     count = len(tokens(model, text))
+    if ref_s is not None:
+        kwargs["ref_s"] = ref_s
     torch.manual_seed(seed)
     started = time.perf_counter()
     wav = model.inference(text, target_voice_path=None if voice is None else str(voice),
-                          ref_s=ref_s, diffusion_steps=DIFFUSION_STEPS, **kwargs)
+                          diffusion_steps=DIFFUSION_STEPS, **kwargs)
     return Synthesis(text=text, wav=np.asarray(wav), tokens=count,
                      seconds=time.perf_counter() - started)
 

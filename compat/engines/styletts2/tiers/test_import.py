@@ -38,4 +38,7 @@ def test_text_path(nltk_data, record_property):
     assert phonemes.strip(), "gruut gave no phonemes for 'Hello world.'"
     words = tts.word_tokenize(phonemes)
     assert len(words) >= 2, f"word_tokenize gave {words!r}"
-    assert tts.segment_text("a " * 300), "langchain's splitter gave no segments"
+    if styletts2_run.has_long_form(tts):  # 0.1.6 on: langchain's splitter, at the import
+        assert tts.segment_text("a " * 300), "langchain's splitter gave no segments"
+    else:
+        record_property("long_form", "none in this release (no long_inference before 0.1.6)")
