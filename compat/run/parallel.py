@@ -102,8 +102,13 @@ def run_cells(runs: list[CellRun], jobs: int, log: Callable[[str], None],
                 if pending:
                     log(running_line(futures, pending, started, len(done), len(runs)))
         except Interrupted as exc:
-            stop_workers(exc.signum)  # each running cell ends its commands, records itself
-            wait(pending)
+            # Cells still queued never start (a stopped run leaves no result for them, as
+            # one at a time does); each running cell ends its commands and records itself.
+            queued = [f for f in pending if f.cancel()]
+            stop_workers(exc.signum)
+            wait(pending - set(queued))
+            if queued:
+                log(f"[jobs] stopped: {len(queued)} queued cell(s) not started")
             raise
         finally:
             workers_may_run()

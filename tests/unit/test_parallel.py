@@ -68,16 +68,24 @@ def test_memory_limits_lower_the_jobs_and_threads_share_the_cores():
     assert (few.jobs, few.threads) == (2, 8)  # no more jobs than cells
 
 
-def test_stopping_the_harness_stops_every_running_cell(tmp_path):
+def test_stopping_the_harness_stops_every_running_cell_and_starts_no_queued_one(tmp_path):
+    """Two cells hang, two more wait for a slot: a stop records the running two as
+    interrupted and never starts the queued ones (a stopped run of 300 cells once went on
+    to start, and mark interrupted, every cell left in its queue)."""
     hang = {"p-hang-a": "hang", "p-hang-b": "hang"}
+    queued = {"p-queued-a": "pass", "p-queued-b": "pass"}
+    lines: list[str] = []
     timer = threading.Timer(8.0, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
     try:
         with pytest.raises(Interrupted):
-            parallel.run_cells(runs(tmp_path, hang), 2, print)
+            parallel.run_cells(runs(tmp_path, {**hang, **queued}), 2, lines.append)
     finally:
         timer.cancel()
     for cell_id in hang:
         result = results.read_result(results.result_path(tmp_path, cell_id))
         assert result["outcome"] == "interrupted", cell_id
         assert result["tiers"]["third"]["status"] == "not-run"
+    for cell_id in queued:
+        assert not results.result_path(tmp_path, cell_id).exists(), cell_id
+    assert "[jobs] stopped: 2 queued cell(s) not started" in lines
