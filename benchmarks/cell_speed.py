@@ -85,12 +85,17 @@ def verdicts(folder: Path) -> dict[str, dict[str, str]]:
 
 
 def jobs_table(matrix: str, cells: list[str], jobs: int) -> str:
+    from compat.plan.matrixfile import load_matrix
+
+    kept = {c.id: c.keep_env for c in load_matrix(matrix).cells}
+    how = ("environments kept between runs" if all(kept[c] for c in cells) else
+           "each cell installed from uv's warm cache in each run (keep-env = false)")
     with tempfile.TemporaryDirectory(prefix="cell-speed-") as tmp:
         one = timed_matrix(matrix, cells, Path(tmp) / "one", 1)
         many = timed_matrix(matrix, cells, Path(tmp) / "many", jobs)
         same = verdicts(Path(tmp) / "one") == verdicts(Path(tmp) / "many")
     return "\n".join([
-        f"{len(cells)} cells ({', '.join(cells)}), {os.cpu_count()} cores, environments warm",
+        f"{len(cells)} cells ({', '.join(cells)}), {os.cpu_count()} cores, {how}",
         "",
         "| run | wall s | ratio to --jobs 1 |", "|---|---:|---:|",
         f"| --jobs 1 | {one:.0f} | 1.00 |",
