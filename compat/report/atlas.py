@@ -58,22 +58,30 @@ NOT_CURRENT = (STALE, INTERRUPTED)
 
 
 def _how(entry: dict[str, Any]) -> dict[str, Any]:
-    """What made it work, or what broke it: shims applied, the repair's fixes, or the first
-    failure's diagnosis, remedy and error."""
+    """What made it work, or what broke it: shims applied, the repair's fixes, or the
+    failure that stopped the stack: the first that stood after every repair and shim (a
+    failure the repair round mended is not what breaks the stack: a cell whose import
+    lacked torchaudio, repaired, and whose load then failed, is shown by its load), with
+    what was already added or shimmed before it, its diagnosis, remedy and error."""
+    fixes = list((entry["repair"] or {}).get("fixes", []))
+    shims = list(entry["shims"]["applied"])
     if entry["verdict"] == "pass-with-shims":
-        return {"shims": list(entry["shims"]["applied"])}
+        return {"shims": shims}
     if entry["verdict"] == "repaired":
-        return {"fixes": list((entry["repair"] or {}).get("fixes", [])),
-                "shims": list(entry["shims"]["applied"])}
-    failures = [f for f in entry["failures"] if f["kind"] != "mended"]
+        return {"fixes": fixes, "shims": shims}
+    failures = ([f for f in entry["failures"] if f["kind"] == "final"]
+                or [f for f in entry["failures"] if f["kind"] != "mended"])
     if not failures:
         return {}
     first = failures[0]
     found = first["diagnosis"]
-    return {"tier": first["tier"], "diagnosis": short_cause(first), "entry": found["id"],
-            "remedy": found.get("remedy", ""),
-            "error": (f"{first['exc_type']}: " if first["exc_type"] else "")
-            + first_line(first["message"], 400)}
+    how = {"tier": first["tier"], "diagnosis": short_cause(first), "entry": found["id"],
+           "remedy": found.get("remedy", ""),
+           "error": (f"{first['exc_type']}: " if first["exc_type"] else "")
+           + first_line(first["message"], 400)}
+    if first["kind"] == "final" and (fixes or shims):
+        how["after"] = {"fixes": fixes, "shims": shims}
+    return how
 
 
 def data(report: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +124,12 @@ def _cell_text(row: dict[str, Any]) -> str:
         return row["verdict"]
     remedy = f" Remedy: {how['remedy']}." if how.get("remedy") else ""
     error = how["error"].replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
-    return (f"{how['tier']}: {how['diagnosis'].replace('|', chr(92) + '|')}.{remedy} "
+    after = how.get("after") or {}
+    done = [part for part in (
+        "pins added " + ", ".join(f"`{f}`" for f in after.get("fixes", [])),
+        "shims " + ", ".join(f"`{s}`" for s in after.get("shims", []))) if "`" in part]
+    before = f"with {' and '.join(done)}, " if done else ""
+    return (f"{before}{how['tier']}: {how['diagnosis'].replace('|', chr(92) + '|')}.{remedy} "
             f"<details><summary>error</summary><code>{error}</code></details>")
 
 

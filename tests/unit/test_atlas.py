@@ -95,6 +95,40 @@ def test_a_release_explored_on_some_tiers_names_its_newest_passing_stack_not_a_p
     assert "and none passed them." in text.split("### coqui-tts 0.25.1")[1]
 
 
+def test_a_stack_is_shown_by_the_failure_that_stood_after_its_repair_and_shims(tmp_path):
+    """The exploration's coqui-tts 0.27.4 cell: import lacked torchaudio (the repair round
+    added it), then needed a shim, then load failed for good. The row names the load's
+    failure and what was added and shimmed before it, not the mended import."""
+    folder = tmp_path / "results"
+    found = fake_result("repaired-then-broken", tts="coqui-tts==0.27.4", torch="2.9.1",
+                        transformers="5.24.0",
+                        failing={"load": ("AttributeError", "'GenerationConfig' object has "
+                                                            "no attribute 'do_stream'")})
+    found["tiers"]["import"].update({
+        "bare": {"status": "fail", "exc_type": "ModuleNotFoundError",
+                 "message": "No module named 'torchaudio'"},
+        "repaired": {"status": "fail", "exc_type": "ImportError",
+                     "message": "cannot import name 'isin_mps_friendly' from "
+                                "'transformers.pytorch_utils'"},
+        "shims": ["isin_mps_friendly"]})
+    found["shims"] = {"selected": ["isin_mps_friendly"], "rerun": True,
+                      "addressed": {"import": ["isin_mps_friendly"]},
+                      "rounds": [{"shims": []}, {"shims": ["isin_mps_friendly"]}]}
+    requirements = [*found["cell"]["requirements"], "torchaudio"]
+    found["repair"] = {"fixes": [{"action": "add", "requirement": "torchaudio",
+                                  "tier": "import", "diagnosis": "unclassified",
+                                  "message": "No module named 'torchaudio'"}],
+                       "tested": True, "requirements": requirements,
+                       "resolved": found["resolved"], "rounds": []}
+    write(folder, found)
+    row = atlas.data(build(collect([folder])))["rows"][0]
+    assert (row["how"]["tier"], row["how"]["entry"]) == ("load", "coqui-stream-config")
+    assert row["how"]["after"] == {"fixes": ["torchaudio"], "shims": ["isin_mps_friendly"]}
+    text = atlas._cell_text(row)
+    assert text.startswith("with pins added `torchaudio` and shims `isin_mps_friendly`, "
+                           "load: "), text
+
+
 def test_a_result_that_is_not_current_is_named_not_shown(tmp_path):
     found = made(tmp_path)
     report = {"generated_at": "2026-12-04T00:00:00+00:00", "boundaries": [],
