@@ -2,14 +2,16 @@
 ``transformers.pytorch_utils`` (``TTS/tts/layers/tortoise/autoregressive.py``, reached from
 ``import TTS.tts.models.xtts``); transformers 5.1 removed it, so importing XTTS fails.
 
-Error::
+Error (0.26.0 and 0.26.1 read it as an attribute of the module)::
 
     ImportError: cannot import name 'isin_mps_friendly' from 'transformers.pytorch_utils'
+    AttributeError: module 'transformers.pytorch_utils' has no attribute 'isin_mps_friendly'
 
 Boundary: transformers 5.1.0 (5.0.0 still defines it; measured here from the released
 wheels' ``pytorch_utils.py``, and on ``coqui0.27.1-torch2.8.0-tf5.20.2-py3.10`` of the
-exploratory matrix). coqui-tts 0.28.0 no longer imports it; 0.26.x and 0.27.2 cap
-transformers below 5, but 0.27.0, 0.27.1 and 0.27.3 to 0.27.5 allow it.
+exploratory matrix). coqui-tts 0.28.0 no longer imports it; 0.26.2 and 0.27.2 cap
+transformers below 5, but 0.26.0, 0.26.1, 0.27.0, 0.27.1 and 0.27.3 to 0.27.5 allow it
+(the exploration resolved transformers 5.24.0 for 0.26.0 and 0.26.1).
 
 The fix puts the name back as ``torch.isin`` (what it wrapped: the MPS workaround is for
 torch < 2.4, which these transformers releases do not support) right before that module

@@ -145,6 +145,17 @@ def _tested(repair: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in repair["fixes"] if f["requirement"] in repair["requirements"]]
 
 
+def _fix_diagnosis(fix: dict[str, Any], engine: str, versions: dict[str, str | None]) -> str:
+    """The failure a repair answered, as the knowledge base reads it now: the cell records
+    the entry whose repair it made (or unclassified: a module added by its name), and an
+    entry that mends nothing never enters a cell's run. A result from before fixes kept
+    their exception type keeps the id it recorded."""
+    if "exc_type" not in fix:
+        return str(fix["diagnosis"])
+    found = diagnosis.classify(fix["exc_type"], fix["message"], engine, versions)
+    return found.id if found else str(fix["diagnosis"])
+
+
 def _repaired_by(result: CellResult, tier: str) -> list[str]:
     """The requirement changes the repair round made for a tier's packaging failure."""
     fixes = (result.repair or {}).get("fixes", [])
@@ -281,7 +292,9 @@ def entry(given: CellResult | dict[str, Any], source: str) -> dict[str, Any]:
         "torchaudio": resolved.get("torchaudio") or cell.get("pins", {}).get("torchaudio", ""),
         "requirements": (fixed or {}).get("requirements") or cell.get("requirements", []),
         "repair": {"fixes": [f["requirement"] for f in _tested(fixed)],
-                   "diagnoses": sorted({f["diagnosis"] for f in _tested(fixed)}),
+                   "diagnoses": sorted({_fix_diagnosis(f, engine.name,
+                                                       _versions(result, "packaging"))
+                                        for f in _tested(fixed)}),
                    "bare_resolved": result.resolved or {}} if fixed else None,
         "resolved": resolved,
         "tags": cell.get("tags", []),

@@ -22,23 +22,27 @@ from compat.system.tomlcompat import tomllib
 
 #: The file name of an engine's knowledge base, in the engine's folder.
 FILE_NAME = "known_breakages.toml"
-#: The fields of an entry a cell's run reads (the shim rounds pick shims by signature,
-#: the repair its fixes; ``classify`` without versions, in file order): only these enter a
-#: result's fingerprint. The words (diagnosis, cause, boundary, remedy, references,
-#: ``shown_by``) and ``affects`` are read by the report, the gate and the doctor, so the
-#: knowledge base can grow by what a run found without making every result stale.
+#: The fields a cell's run reads of an entry that has a shim or a repair (the shim rounds
+#: pick shims by signature, :func:`shims_for`; the repair round its fixes,
+#: :func:`repair_for`, in file order): only these, of only those entries, enter a result's
+#: fingerprint. An entry with neither is words for the report, the gate and the doctor,
+#: which classify a stored failure when they read it; so is every entry's diagnosis,
+#: cause, boundary, remedy, references, ``shown_by`` and ``affects``. The knowledge base
+#: can then grow by what a run found (a new class, a widened signature of an entry that
+#: mends nothing) without making every result of the engine stale.
 RUN_FIELDS = ("id", "exc_type", "pattern", "shim", "repair")
 
 
 def run_view(text: str) -> bytes:
     """What of a knowledge base's text a cell's run depends on (``RUN_FIELDS`` of each
-    entry, in order), as bytes to hash; the text itself when it does not parse (a broken
-    file still changes the digest)."""
+    entry with a shim or a repair, in order), as bytes to hash; the text itself when it
+    does not parse (a broken file still changes the digest)."""
     try:
         entries = tomllib.loads(text).get("breakage", [])
     except tomllib.TOMLDecodeError:
         return text.encode()
-    return repr([[(k, e.get(k)) for k in RUN_FIELDS] for e in entries]).encode()
+    return repr([[(k, e.get(k)) for k in RUN_FIELDS] for e in entries
+                 if e.get("shim") or e.get("repair")]).encode()
 ENGINES_DIR = Path(__file__).resolve().parents[1] / "engines"
 SCHEMA_FILE = Path(__file__).with_name("knowledge.schema.json")
 UNCLASSIFIED = "unclassified"
@@ -243,6 +247,15 @@ def classify(exc_type: str | None, message: str | None, engine: str | None = Non
     if versions is not None:
         found.sort(key=lambda e: not (e.affects and e.affected(versions)))
     return found[0] if found else None
+
+
+def repair_for(exc_type: str | None, message: str | None,
+               engine: str | None = None) -> Breakage | None:
+    """The first entry with a repair whose signature matches a failure (what the repair
+    round reads): an entry without one never hides another's repair, whatever its place
+    in the file."""
+    return next((e for e in load(engine)
+                 if e.repair and e.matches(exc_type or "", message or "")), None)
 
 
 def shims_for(exc_type: str | None, message: str | None,

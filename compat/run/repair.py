@@ -48,12 +48,14 @@ class Fix:
     action: str  # "add" or "pin"
     requirement: str
     tier: str
-    diagnosis: str
+    diagnosis: str  # the entry whose repair it is, or unclassified (a module added by name)
     message: str
+    exc_type: str = ""  # with the message, what the report classifies when it reads it
 
     def as_dict(self) -> dict[str, str]:
         return {"action": self.action, "requirement": self.requirement, "tier": self.tier,
-                "diagnosis": self.diagnosis, "message": self.message}
+                "diagnosis": self.diagnosis, "message": self.message,
+                "exc_type": self.exc_type}
 
 
 @dataclass
@@ -77,7 +79,7 @@ def frozen_versions(freeze: Iterable[str]) -> dict[str, str]:
 def _fixes_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, str],
                engine: str | None = None) -> list[Fix]:
     exc_type, message = tier.get("exc_type") or "", tier.get("message") or ""
-    entry = diagnosis.classify(exc_type, message, engine)
+    entry = diagnosis.repair_for(exc_type, message, engine)
     first = (message.strip().splitlines() or [""])[0][:300]
     found = entry.id if entry else diagnosis.UNCLASSIFIED
     how = entry.repair if entry else ""
@@ -85,9 +87,9 @@ def _fixes_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, 
         wanted = Requirement(how[len("add:"):])
         have = installed.get(canonicalize_name(wanted.name))
         if have is None:
-            return [Fix("add", str(wanted), tier_name, found, first)]
+            return [Fix("add", str(wanted), tier_name, found, first, exc_type)]
         if wanted.specifier and not wanted.specifier.contains(_release(have), prereleases=True):
-            return [Fix("pin", str(wanted), tier_name, found, first)]
+            return [Fix("pin", str(wanted), tier_name, found, first, exc_type)]
         return []
     if how.startswith("align:"):
         # Both sides pinned: the target to the source's release, and the source to the
@@ -97,15 +99,15 @@ def _fixes_for(tier_name: str, tier: Mapping[str, Any], installed: Mapping[str, 
         version = installed.get(canonicalize_name(source))
         if version:
             release = _release(version)
-            return [Fix("pin", f"{target}=={release}", tier_name, found, first),
-                    Fix("pin", f"{source}=={release}", tier_name, found, first)]
+            return [Fix("pin", f"{target}=={release}", tier_name, found, first, exc_type),
+                    Fix("pin", f"{source}=={release}", tier_name, found, first, exc_type)]
         return []
     match = MISSING_MODULE.search(message) if exc_type.endswith("ModuleNotFoundError") else None
     if match:
         module = match.group(1)
         dist = MODULE_DISTRIBUTIONS.get(module, module)
         if canonicalize_name(dist) not in installed:
-            return [Fix("add", dist, tier_name, found, first)]
+            return [Fix("add", dist, tier_name, found, first, exc_type)]
     return []
 
 

@@ -215,3 +215,13 @@ def test_a_knowledge_base_enters_the_fingerprint_by_what_a_run_reads_of_it(tmp_p
                      ('shim = "x_shim"', 'shim = ""'), ('id = "one"', 'id = "two"')):
         assert digest(KB.replace(old, new)) != first, f"{old} -> {new} went unseen"
     assert digest(KB + "[[breakage]\n") != first  # a broken file is still seen
+    # An entry that mends nothing (no shim, no repair) is words: adding one, or widening
+    # its signature, leaves every result current; giving it a repair does not.
+    words_only = KB + KB.replace('id = "one"', 'id = "two"').replace('shim = "x_shim"',
+                                                                      'shim = ""')
+    assert digest(words_only) == first, "an entry that mends nothing made results stale"
+    widened = words_only.replace("pattern = \"cannot import name 'X'\"",
+                                 "pattern = \"cannot import name 'X'|no attribute 'X'\"", 2)
+    assert widened.count("no attribute") == 2
+    assert digest(widened) != first  # the first entry's (it has a shim) is seen
+    assert digest(words_only + 'repair = "add:x"\n') != first

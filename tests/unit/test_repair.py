@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from report_fakes import fake_result
@@ -57,6 +58,23 @@ def test_no_repair_for_what_packaging_does_not_explain():
     assert not repair.plan({"import": SIX}, [*FREEZE, "six==1.17.0"])  # present: not that
     done = repair.plan({"import": SIX}, FREEZE).fixes
     assert not repair.plan({"import": SIX}, FREEZE, already=done)  # made once, not again
+
+
+def test_an_entry_that_mends_nothing_never_hides_a_repair(monkeypatch):
+    """The repair round reads entries with a repair only: an entry of words (a diagnosis,
+    no shim, no repair) whose signature also matches, listed first, neither takes the fix
+    away nor enters the run (so the knowledge base grows without making results stale).
+    The fix keeps the failure's exception type for the report to classify."""
+    from compat.result import diagnosis
+
+    real = diagnosis.load("xtts")
+    six = next(e for e in real if e.id == "six-undeclared")
+    words = replace(six, id="six-words", repair="", shim="")
+    monkeypatch.setattr(diagnosis, "load", lambda engine=None: (words, *real))
+    assert diagnosis.classify(SIX["exc_type"], SIX["message"], "xtts").id == "six-words"
+    found = repair.plan({"import": SIX}, FREEZE, engine="xtts").fixes
+    assert [(f.requirement, f.diagnosis, f.exc_type) for f in found] == [
+        ("six", "six-undeclared", "ModuleNotFoundError")]
 
 
 #: This interpreter's site-packages, on the fake environments' path: their python is a
@@ -118,6 +136,25 @@ def test_the_report_shows_the_repair_and_the_bare_failure():
     assert verdict_cell(item) == ("🔧 pass after a packaging repair (repaired: six; "
                                   "bare: six-undeclared)")
     assert "six" in item["requirements"]
+
+
+def test_the_report_classifies_a_repair_s_failure_by_the_knowledge_base_it_reads():
+    """A cell records the entry whose repair it made, or ``unclassified`` when it added a
+    missing module by its name (coqui-tts 0.27.4 lacked torchaudio before the knowledge
+    base knew that message); the report classifies the failure again when it reads it, so
+    an entry added later explains it without the cell running again. A result without
+    the exception type keeps what it recorded."""
+    result = repaired_result()
+    result["cell"]["tts"] = "coqui-tts==0.27.4"
+    result["resolved"]["coqui-tts"] = "0.27.4"
+    result["repair"]["fixes"] = [{"requirement": "torchaudio", "tier": "import",
+                                  "action": "add", "diagnosis": "unclassified",
+                                  "message": "No module named 'torchaudio'",
+                                  "exc_type": "ModuleNotFoundError"}]
+    result["repair"]["requirements"] = ["coqui-tts==0.27.4", "torch==2.9.1", "torchaudio"]
+    assert entry(result, "r")["repair"]["diagnoses"] == ["coqui-torch-extras"]
+    del result["repair"]["fixes"][0]["exc_type"]
+    assert entry(result, "r")["repair"]["diagnoses"] == ["unclassified"]
 
 
 def test_the_gate_flags_a_cell_that_now_needs_a_repair():
