@@ -238,9 +238,9 @@ def page(atlas: dict[str, Any]) -> str:
 
 def _stack_labels(rows: list[dict[str, Any]]) -> list[str]:
     """Each row's stack as the page names it: Python, torch, transformers; where rows of
-    one release share those three (a Kokoro release with two misaki, a fork release with
-    each of its extras), the requirement lines each row has and the others lack are added,
-    so no two rows of a table read the same."""
+    one release share those three (a release with two versions of its G2P package, a
+    release with each of its extras), the requirement lines each row has and the others
+    lack are added, so no two rows of a table read the same."""
     def base(r: dict[str, Any]) -> str:
         return f"py{r['python']} · torch {r['torch']} · transformers {r['transformers']}"
     out = []
