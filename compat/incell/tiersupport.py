@@ -1,5 +1,6 @@
 """What every engine's tier ``conftest.py`` shares, inside the cell: the devices a test
-runs on, the cell's own copy of the model, a file's digest. An engine's conftest imports
+runs on, the cell's own copy of the model, a file's digest, where the golden output is
+and whether it can judge this cell's synthesis. An engine's conftest imports
 these and adds its own fixtures (the model, a synthesis); the names of its variables come
 from the engine (``prefix``), so nothing here names one.
 
@@ -42,3 +43,32 @@ def fixture_dir(prefix: str) -> Path:
         pytest.fail(f"{prefix}_FIXTURE_DIR is not set: run the tiers through the harness",
                     pytrace=False)
     return Path(os.environ[f"{prefix}_FIXTURE_DIR"])
+
+
+def golden_dir(prefix: str) -> "Path | None":
+    """The golden output's folder the harness named (``<prefix>_GOLDEN_DIR``), if any."""
+    value = os.environ.get(f"{prefix}_GOLDEN_DIR")
+    return Path(value) if value else None
+
+
+def golden_inputs(prefix: str) -> dict:
+    """sha256 of every input of a synthesis (config, checkpoints, voices), taken by the
+    harness before any load (``<prefix>_GOLDEN_INPUTS``)."""
+    return json.loads(os.environ.get(f"{prefix}_GOLDEN_INPUTS") or "{}")
+
+
+def golden_mismatch(folder: "Path | None", inputs: dict, remake: str) -> "str | None":
+    """Why the golden output cannot judge this synthesis, or None when it can: missing,
+    or made from other inputs (naming each file that differs); ``remake``: the command
+    that makes it again."""
+    if folder is None or not (folder / "golden.json").is_file():
+        return f"no golden output at {folder}; make it with `{remake}`"
+    want = json.loads((folder / "golden.json").read_text(encoding="utf-8")).get("inputs")
+    if not isinstance(want, dict) or not want:
+        return f"{folder / 'golden.json'} names no inputs; remake it with `{remake}`"
+    differ = sorted(n for n in set(want) | set(inputs) if want.get(n) != inputs.get(n))
+    if differ:
+        detail = ", ".join(f"{n} ({'missing' if n not in inputs else 'differs'})"
+                           for n in differ)
+        return f"the golden output was made from other inputs: {detail}"
+    return None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from compat.engines.xtts import GOLDEN_INPUTS, golden_dir
+from compat.incell import tiersupport
 from conftest import REPO
 from fixtures import store
 
@@ -82,23 +83,29 @@ def test_audio_problems():
     assert any("1-D" in p for p in xtts_run.audio_problems(np.ones((2, rate), np.float32), 64, ""))
 
 
+def mismatch(folder, inputs):
+    """compat.incell.tiersupport.golden_mismatch, as XTTS's tiers call it."""
+    return tiersupport.golden_mismatch(folder, inputs, xtts_run.GOLDEN_REMAKE)
+
+
 def test_golden_is_keyed_to_every_input_of_a_synthesis(golden):
     data, _ = golden
     assert set(data["inputs"]) == set(GOLDEN_INPUTS)
-    assert xtts_run.golden_mismatch(GOLDEN_DIR, dict(data["inputs"])) is None
+    assert mismatch(GOLDEN_DIR, dict(data["inputs"])) is None
 
 
 def test_other_inputs_are_unverified_naming_the_file(golden):
     data, _ = golden
     other = {**data["inputs"], "reference.wav": "0" * 64}
-    why = xtts_run.golden_mismatch(GOLDEN_DIR, other)
+    why = mismatch(GOLDEN_DIR, other)
     assert why == "the golden output was made from other inputs: reference.wav (differs)"
     del other["speakers_xtts.pth"]
-    assert "speakers_xtts.pth (missing)" in xtts_run.golden_mismatch(GOLDEN_DIR, other)
+    assert "speakers_xtts.pth (missing)" in mismatch(GOLDEN_DIR, other)
 
 
 def test_no_golden_is_unverified(tmp_path):
-    assert "no golden output at" in xtts_run.golden_mismatch(tmp_path, {"model.pth": "x"})
-    assert "no golden output at None" in xtts_run.golden_mismatch(None, {})
+    assert "no golden output at" in mismatch(tmp_path, {"model.pth": "x"})
+    assert "no golden output at None" in mismatch(None, {})
+    assert mismatch(None, {}).endswith("make it with `nox -s golden`")
     (tmp_path / "golden.json").write_text('{"codes": []}')  # an old golden without inputs
-    assert "names no inputs" in xtts_run.golden_mismatch(tmp_path, {"model.pth": "x"})
+    assert "names no inputs" in mismatch(tmp_path, {"model.pth": "x"})

@@ -17,13 +17,17 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: The prefix of the variables the harness sets for this engine (compat.incell.tiersupport)
+#: and the command that makes the golden output again.
+PREFIX = "KOKORO"
+GOLDEN_REMAKE = "nox -s \"golden(engine='kokoro')\""
 
 REPO_ID = "hexgrad/Kokoro-82M"
 CHECKPOINT = "kokoro-v1_0.pth"
@@ -180,33 +184,6 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 # -- golden ---------------------------------------------------------------------------------
-
-def golden_dir() -> Path | None:
-    value = os.environ.get("KOKORO_GOLDEN_DIR")
-    return Path(value) if value else None
-
-
-def golden_inputs() -> dict[str, str]:
-    """sha256 of every input of a synthesis (config, checkpoint, voices), taken by the
-    harness before any load."""
-    return json.loads(os.environ.get("KOKORO_GOLDEN_INPUTS") or "{}")
-
-
-def golden_mismatch(folder: Path | None, inputs: dict[str, str]) -> str | None:
-    """Why the golden output cannot judge this synthesis, or None when it can: missing,
-    or made from other inputs (naming each file that differs)."""
-    if folder is None or not (folder / "golden.json").is_file():
-        return f"no golden output at {folder}; make it with `nox -s \"golden(engine='kokoro')\"`"
-    want = json.loads((folder / "golden.json").read_text(encoding="utf-8")).get("inputs")
-    if not isinstance(want, dict) or not want:
-        return f"{folder / 'golden.json'} names no inputs; remake it"
-    differ = sorted(name for name in set(want) | set(inputs) if want.get(name) != inputs.get(name))
-    if differ:
-        detail = ", ".join(f"{name} ({'missing' if name not in inputs else 'differs'})"
-                           for name in differ)
-        return f"the golden output was made from other inputs: {detail}"
-    return None
-
 
 def write_golden(folder: Path, synth: Synthesis, chunks: list[Chunk], voice: str,
                  meta: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import kokoro_run
+from compat.incell import tiersupport
 
 pytestmark = pytest.mark.tier("synth")
 #: The least relative change another voice or other phonemes must make to the audio.
@@ -75,7 +76,7 @@ def test_agrees_with_golden(synthesis, pipeline_chunks, voices, device, record_p
     """Against the golden output of the reference cell, keyed to the hashes of every input
     (config, checkpoint, voices). No golden, or one made from other inputs: ``unverified``
     with the reason, never a silent pass."""
-    inputs = kokoro_run.golden_inputs()
+    inputs = tiersupport.golden_inputs(kokoro_run.PREFIX)
     if os.environ.get("COMPAT_WRITE_GOLDEN") and device == "cpu":
         target = Path(os.environ["COMPAT_WRITE_GOLDEN"])
         kokoro_run.write_golden(target, synthesis, pipeline_chunks, voices[0], {
@@ -83,8 +84,8 @@ def test_agrees_with_golden(synthesis, pipeline_chunks, voices, device, record_p
             "versions": kokoro_run.versions()})
         record_property("golden_written", str(target))
         return
-    folder = kokoro_run.golden_dir()
-    why = kokoro_run.golden_mismatch(folder, inputs)
+    folder = tiersupport.golden_dir(kokoro_run.PREFIX)
+    why = tiersupport.golden_mismatch(folder, inputs, kokoro_run.GOLDEN_REMAKE)
     if why:
         record_property("verdict", "unverified")
         record_property("unverified", why)

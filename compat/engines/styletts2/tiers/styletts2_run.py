@@ -34,6 +34,11 @@ from typing import Any
 
 import numpy as np
 
+#: The prefix of the variables the harness sets for this engine (compat.incell.tiersupport)
+#: and the command that makes the golden output again.
+PREFIX = "STYLETTS2"
+GOLDEN_REMAKE = "nox -s \"golden(engine='styletts2')\""
+
 CHECKPOINT = "epochs_2nd_00000.pth"
 CONFIG = "config.yml"
 F0_CHECKPOINT = "jdc/bst.t7"
@@ -255,33 +260,6 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 # -- golden ---------------------------------------------------------------------------------
-
-def golden_dir() -> Path | None:
-    value = os.environ.get("STYLETTS2_GOLDEN_DIR")
-    return Path(value) if value else None
-
-
-def golden_inputs() -> dict:
-    """sha256 of every input of a synthesis, taken by the harness before any load."""
-    return json.loads(os.environ.get("STYLETTS2_GOLDEN_INPUTS") or "{}")
-
-
-def golden_mismatch(folder: Path | None, inputs: dict) -> str | None:
-    """Why the golden output cannot judge this synthesis, or None when it can: missing,
-    or made from other inputs (naming each file that differs)."""
-    if folder is None or not (folder / "golden.json").is_file():
-        return (f"no golden output at {folder}; make it with "
-                "`nox -s \"golden(engine='styletts2')\"`")
-    want = json.loads((folder / "golden.json").read_text(encoding="utf-8")).get("inputs")
-    if not isinstance(want, dict) or not want:
-        return f"{folder / 'golden.json'} names no inputs; remake it"
-    differ = sorted(n for n in set(want) | set(inputs) if want.get(n) != inputs.get(n))
-    if differ:
-        detail = ", ".join(f"{n} ({'missing' if n not in inputs else 'differs'})"
-                           for n in differ)
-        return f"the golden output was made from other inputs: {detail}"
-    return None
-
 
 def write_golden(folder: Path, synth: Synthesis, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)

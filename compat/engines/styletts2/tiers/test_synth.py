@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import styletts2_run
+from compat.incell import tiersupport
 
 pytestmark = pytest.mark.tier("synth")
 #: The least relative change another voice or another text must make to the audio.
@@ -85,7 +86,7 @@ def test_agrees_with_golden(synthesis, device, record_property):
     """Against the golden output of the reference cell, keyed to the hashes of every input
     (config, checkpoints, voice). No golden, or one made from other inputs: ``unverified``
     with the reason, never a silent pass."""
-    inputs = styletts2_run.golden_inputs()
+    inputs = tiersupport.golden_inputs(styletts2_run.PREFIX)
     if os.environ.get("COMPAT_WRITE_GOLDEN") and device == "cpu":
         target = Path(os.environ["COMPAT_WRITE_GOLDEN"])
         styletts2_run.write_golden(target, synthesis, {
@@ -93,8 +94,8 @@ def test_agrees_with_golden(synthesis, device, record_property):
             "versions": styletts2_run.versions()})
         record_property("golden_written", str(target))
         return
-    folder = styletts2_run.golden_dir()
-    why = styletts2_run.golden_mismatch(folder, inputs)
+    folder = tiersupport.golden_dir(styletts2_run.PREFIX)
+    why = tiersupport.golden_mismatch(folder, inputs, styletts2_run.GOLDEN_REMAKE)
     if why:
         record_property("verdict", "unverified")
         record_property("unverified", why)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import xtts_run
+from compat.incell import tiersupport
 
 pytestmark = pytest.mark.tier("synth")
 
@@ -63,7 +64,7 @@ def test_agrees_with_golden(synthesis, device, record_property):
     """Against the golden output of the reference cell, keyed to the hashes of every input
     of a synthesis. No golden, or one made from other inputs: ``unverified`` with the
     reason, never a silent pass."""
-    inputs = xtts_run.golden_inputs()
+    inputs = tiersupport.golden_inputs(xtts_run.PREFIX)
     if os.environ.get("COMPAT_WRITE_GOLDEN") and device == "cpu":
         target = Path(os.environ["COMPAT_WRITE_GOLDEN"])
         xtts_run.write_golden(target, synthesis, {
@@ -71,12 +72,13 @@ def test_agrees_with_golden(synthesis, device, record_property):
             "versions": _versions()})
         record_property("golden_written", str(target))
         return
-    why = xtts_run.golden_mismatch(xtts_run.golden_dir(), inputs)
+    why = tiersupport.golden_mismatch(tiersupport.golden_dir(xtts_run.PREFIX), inputs,
+                                      xtts_run.GOLDEN_REMAKE)
     if why:
         record_property("verdict", "unverified")
         record_property("unverified", why)
         return
-    golden, golden_wav = xtts_run.read_golden(xtts_run.golden_dir())
+    golden, golden_wav = xtts_run.read_golden(tiersupport.golden_dir(xtts_run.PREFIX))
     agree = xtts_run.agreement(synthesis, golden, golden_wav)
     for key, value in agree.items():
         record_property(f"golden_{key}", value)

@@ -20,6 +20,11 @@ from typing import Any
 
 import numpy as np
 
+#: The prefix of the variables the harness sets for this engine (compat.incell.tiersupport)
+#: and the command that makes the golden output again.
+PREFIX = "XTTS"
+GOLDEN_REMAKE = "nox -s golden"
+
 LANGUAGE = "en"
 TEXT = "Hello world, this is a small test of the voice."
 OTHER_TEXT = "Numbers one two three four five."
@@ -201,32 +206,6 @@ def audio_problems(wav: np.ndarray, max_codes: int, text: str) -> list[str]:
 
 
 # -- golden ---------------------------------------------------------------------------------
-
-def golden_dir() -> Path | None:
-    value = os.environ.get("XTTS_GOLDEN_DIR")
-    return Path(value) if value else None
-
-
-def golden_inputs() -> dict[str, str]:
-    """sha256 of every input of a synthesis, taken by the harness before any load."""
-    return json.loads(os.environ.get("XTTS_GOLDEN_INPUTS") or "{}")
-
-
-def golden_mismatch(folder: Path | None, inputs: dict[str, str]) -> str | None:
-    """Why the golden output cannot judge this synthesis, or None when it can: missing,
-    or made from other inputs (naming each file that differs)."""
-    if folder is None or not (folder / "golden.json").is_file():
-        return f"no golden output at {folder}; make it with `nox -s golden`"
-    want = json.loads((folder / "golden.json").read_text()).get("inputs")
-    if not isinstance(want, dict) or not want:
-        return f"{folder / 'golden.json'} names no inputs; remake it with `nox -s golden`"
-    differ = sorted(name for name in set(want) | set(inputs) if want.get(name) != inputs.get(name))
-    if differ:
-        detail = ", ".join(f"{name} ({'missing' if name not in inputs else 'differs'})"
-                           for name in differ)
-        return f"the golden output was made from other inputs: {detail}"
-    return None
-
 
 def write_golden(folder: Path, synth: Synthesis, meta: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
