@@ -40,6 +40,7 @@ from compat.report.model import (
     first_line,
     short_cause,
 )
+from compat.result import diagnosis
 from compat.system import paths
 
 SCHEMA = "xtts-compat/atlas/1"
@@ -75,8 +76,10 @@ def _how(entry: dict[str, Any]) -> dict[str, Any]:
         return {}
     first = failures[0]
     found = first["diagnosis"]
-    how = {"tier": first["tier"], "diagnosis": short_cause(first), "entry": found["id"],
-           "remedy": found.get("remedy", ""),
+    outside = bool(found.get("outside_boundary"))
+    how = {"tier": first["tier"], "diagnosis": short_cause(first),
+           "entry": diagnosis.UNCLASSIFIED if outside else found["id"],
+           "remedy": "" if outside else found.get("remedy", ""),
            "error": (f"{first['exc_type']}: " if first["exc_type"] else "")
            + first_line(first["message"], 400)}
     if first["kind"] == "final" and (fixes or shims):

@@ -61,8 +61,24 @@ def diagnose(exc_type: str | None, message: str | None, engine: str | None = Non
     entry = diagnosis.classify(exc_type, message, engine, versions)
     if entry is None:
         return {"id": diagnosis.UNCLASSIFIED}
-    return {key: value for key, value in entry.as_dict().items()
-            if key not in ("pattern", "exc_type", "affects", "error")}
+    found = {key: value for key, value in entry.as_dict().items()
+             if key not in ("pattern", "exc_type", "affects", "error")}
+    if versions is not None and _outside(entry, versions):
+        # Its signature matches, but its boundary leaves this stack out: the nearest known
+        # breakage, not a diagnosis (kb check names such a cell; coqui-tts 0.25.0's
+        # divergence matched the dropped-prefix words though TTS <= 0.22.0 is its scope).
+        found["outside_boundary"] = True
+    return found
+
+
+def _outside(entry: diagnosis.Breakage, versions: dict[str, str | None]) -> bool:
+    """Whether the stack's known versions contradict every alternative of the entry's
+    ``affects``; a version the result does not know (nothing is resolved after a failed
+    install) contradicts nothing."""
+    def contradicts(alt: dict[str, str]) -> bool:
+        return any((versions.get(dist) is not None or rule == "absent")
+                   and not diagnosis._holds(versions, dist, rule) for dist, rule in alt.items())
+    return bool(entry.affects) and all(contradicts(alt) for alt in entry.affects)
 
 
 def first_line(text: str | None, limit: int = 240) -> str:
@@ -478,6 +494,10 @@ def newest_good(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def short_cause(failure: dict[str, Any]) -> str:
     """A few words for a table cell: the diagnosis, or the exception type if unclassified."""
     found = failure["diagnosis"]
+    if found.get("outside_boundary"):
+        return (f"unclassified: {failure['exc_type'] or 'error'}: "
+                f"{first_line(failure['message'], 80)} (nearest known breakage, whose "
+                f"boundary leaves this stack out: {found['id']})")
     if found["id"] != diagnosis.UNCLASSIFIED:
         return found["diagnosis"]
     return f"unclassified: {failure['exc_type'] or 'error'}: {first_line(failure['message'], 80)}"
@@ -491,7 +511,8 @@ def unclassified(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
              + first_line(failure["message"], 300),
              "draft": f"nox -s kb -- draft {item['cell']}"}
             for item in entries for failure in item["failures"]
-            if failure["diagnosis"]["id"] == diagnosis.UNCLASSIFIED]
+            if failure["diagnosis"]["id"] == diagnosis.UNCLASSIFIED
+            or failure["diagnosis"].get("outside_boundary")]
 
 
 def slug(text: str) -> str:

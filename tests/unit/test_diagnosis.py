@@ -114,6 +114,8 @@ VERBATIM = [
     ("InstallError", "error: Failed to download and build `tokenizers==0.19.1`\n  cause: "
      "Failed to parse: /root/.cache/uv/sdists-v11/pypi/tokenizers/0.19.1/x/src/pyproject.toml",
      "styletts2-py313-tokenizers"),
+    ("NetworkBlocked", "tiers run offline; a test tried to resolve 'styletts2.github.io'",
+     "styletts2-015-ref-s-fetches-voice"),
 ]
 
 
@@ -263,6 +265,9 @@ SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
     # version
     ({"styletts2": "0.1.6", "torch": "2.5.1", "nltk": "3.8.1"},
      {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str"}),
+    ({"styletts2": "0.1.5", "torch": "2.5.1", "nltk": "3.8.1"},
+     {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str",
+      "styletts2-015-ref-s-fetches-voice"}),
     ({"styletts2": "0.1.6", "torch": "2.9.1", "nltk": "3.10.4"},
      {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str", "styletts2-nltk-punkt-tab",
       "styletts2-weights-only-release-files"}),

@@ -285,3 +285,27 @@ def test_the_heatmap_wraps_many_releases_into_rows(tmp_path):
     png = heatmap.render(build(collect([tmp_path / "r"])), tmp_path / "h.png")
     width, height = struct.unpack(">II", png.read_bytes()[16:24])
     assert heatmap.PER_ROW == 6 and 1.5 < width / height < 2.5, (width, height)
+
+
+def test_a_match_whose_boundary_leaves_the_stack_out_is_no_diagnosis():
+    """coqui-tts 0.25.0's divergence (its voice-cloning regression) matched the words of
+    dropped-prefix, whose boundary is TTS <= 0.22.0: the report named the wrong cause.
+    Such a match is shown as unclassified, naming the nearest entry, and listed with what
+    the knowledge base still owes; inside the boundary it is the diagnosis."""
+    from compat.report.model import entry, short_cause, unclassified
+
+    words = ("", "first-step logits differ by 0.962 (tolerance 0.0001)")
+    outside = entry(fake_result("c", tts="coqui-tts==0.25.0", torch="2.5.1",
+                                transformers="4.46.2", failing={"synth": words}), "r")
+    failure = outside["failures"][0]
+    assert failure["diagnosis"]["id"] == "dropped-prefix"
+    assert failure["diagnosis"]["outside_boundary"] is True
+    assert short_cause(failure).startswith("unclassified: ")
+    assert short_cause(failure).endswith("(nearest known breakage, whose boundary leaves "
+                                         "this stack out: dropped-prefix)")
+    assert [u["cell"] for u in unclassified([outside])] == ["c"]
+    inside = entry(fake_result("t", tts="TTS==0.22.0", torch="2.5.1", transformers="4.57.1",
+                               failing={"synth": words}), "r")
+    found = inside["failures"][0]["diagnosis"]
+    assert found["id"] == "dropped-prefix" and "outside_boundary" not in found
+    assert unclassified([inside]) == []
