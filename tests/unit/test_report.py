@@ -289,13 +289,14 @@ def test_the_heatmap_wraps_many_releases_into_rows(tmp_path):
 
 def test_a_match_whose_boundary_leaves_the_stack_out_is_no_diagnosis():
     """coqui-tts 0.25.0's divergence (its voice-cloning regression) matched the words of
-    dropped-prefix, whose boundary is TTS <= 0.22.0: the report named the wrong cause.
-    Such a match is shown as unclassified, naming the nearest entry, and listed with what
+    dropped-prefix, whose boundary is TTS <= 0.22.0, before it had an entry of its own:
+    the report named the wrong cause. Such a match (here a divergence of a release no
+    entry covers) is shown as unclassified, naming the nearest entry, and listed with what
     the knowledge base still owes; inside the boundary it is the diagnosis."""
     from compat.report.model import entry, short_cause, unclassified
 
     words = ("", "first-step logits differ by 0.962 (tolerance 0.0001)")
-    outside = entry(fake_result("c", tts="coqui-tts==0.25.0", torch="2.5.1",
+    outside = entry(fake_result("c", tts="coqui-tts==0.26.2", torch="2.5.1",
                                 transformers="4.46.2", failing={"synth": words}), "r")
     failure = outside["failures"][0]
     assert failure["diagnosis"]["id"] == "dropped-prefix"
