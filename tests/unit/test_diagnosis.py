@@ -116,6 +116,8 @@ VERBATIM = [
      "styletts2-py313-tokenizers"),
     ("NetworkBlocked", "tiers run offline; a test tried to resolve 'styletts2.github.io'",
      "styletts2-015-ref-s-fetches-voice"),
+    ("ImportError", "cannot import name 'AlbertModel' from 'transformers' (/venv/lib/python3"
+     ".10/site-packages/transformers/__init__.py)", "kokoro-transformers-albert"),
     ("", "audio codes differ (10% agree, 20 vs 20 codes); first-step logits differ by 0.962 "
      "(tolerance 0.0001); waveform relative error 0.0224 (tolerance 0.0001)",
      "coqui-0250-voice-cloning"),
@@ -205,6 +207,8 @@ SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
       "torchaudio": "2.5.1"}, {"click-undeclared"}),
     ({"coqui-tts": "0.25.0", "transformers": "4.46.2", "torch": "2.5.1", "torchaudio": "2.5.1"},
      {"coqui-0250-voice-cloning"}),
+    ({"kokoro": "0.9.4", "transformers": "2.0.0", "torch": "1.12.0"},
+     {"kokoro-transformers-albert"}),
     ({"TTS": "0.22.0", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2"},
      set()),
     ({**SPACY, "coqui-tts": "0.28.0",
