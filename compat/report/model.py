@@ -65,8 +65,8 @@ def diagnose(exc_type: str | None, message: str | None, engine: str | None = Non
              if key not in ("pattern", "exc_type", "affects", "error")}
     if versions is not None and _outside(entry, versions):
         # Its signature matches, but its boundary leaves this stack out: the nearest known
-        # breakage, not a diagnosis (kb check names such a cell; coqui-tts 0.25.0's
-        # divergence matched the dropped-prefix words though TTS <= 0.22.0 is its scope).
+        # breakage, not a diagnosis (kb check names such a cell; a fork release's
+        # divergence matched the dropped-prefix words though its scope is the original).
         found["outside_boundary"] = True
     return found
 

@@ -33,8 +33,7 @@ def test_an_entry_whose_boundary_leaves_out_a_cell_it_classifies_is_named(
     assert bool(problems) is wrong, problems
     if wrong:
         assert problems == [f"beam-search-scorer: classifies a failure of {cell} ({tmp_path}), "
-                            "but its affects [{'TTS': '<=0.22.0', 'transformers': '>=4.57'}, "
-                            "{'coqui-tts': '<=0.24.0', 'transformers': '>=4.57'}] "
+                            "but its affects [{'TTS': '<=0.22.0', 'transformers': '>=4.57'}] "
                             "leaves those versions out"]
 
 
