@@ -73,10 +73,13 @@ def diagnose(exc_type: str | None, message: str | None, engine: str | None = Non
 
 def _outside(entry: diagnosis.Breakage, versions: dict[str, str | None]) -> bool:
     """Whether the stack's known versions contradict every alternative of the entry's
-    ``affects``; a version the result does not know (nothing is resolved after a failed
-    install) contradicts nothing."""
+    ``affects``. After a failed install nothing is resolved, and nothing is known; after
+    a resolution, a distribution it lacks is known to be absent (a fork's stack has no
+    ``TTS``)."""
+    resolved = any(value for name, value in versions.items() if name != "python")
+
     def contradicts(alt: dict[str, str]) -> bool:
-        return any((versions.get(dist) is not None or rule == "absent")
+        return any((resolved or versions.get(dist) is not None)
                    and not diagnosis._holds(versions, dist, rule) for dist, rule in alt.items())
     return bool(entry.affects) and all(contradicts(alt) for alt in entry.affects)
 
