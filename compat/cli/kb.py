@@ -183,7 +183,9 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
 
 
 def drafts(result: CellResult) -> list[str]:
-    """A draft entry for each unclassified failure of a result."""
+    """A draft entry for each unclassified failure of a result, and for each failure whose
+    nearest entry's boundary leaves its stack out (the report lists both as unclassified,
+    next to this command)."""
     cell = result.cell
     engine = engines.get_engine(engines.engine_of_cell(cell))
     seen, out = set(), []
@@ -193,7 +195,8 @@ def drafts(result: CellResult) -> list[str]:
                  if any(k.lower() == ln.distribution.lower() for k in resolved)),
                 engine.lines[0].distribution)
     for failure in report["failures"]:
-        if failure["diagnosis"]["id"] != diagnosis.UNCLASSIFIED:
+        found = failure["diagnosis"]
+        if found["id"] != diagnosis.UNCLASSIFIED and not found.get("outside_boundary"):
             continue
         key = (failure["tier"], failure["exc_type"], signature(failure["message"]))
         if key in seen:

@@ -120,20 +120,23 @@ def _cell_text(row: dict[str, Any]) -> str:
     if row["verdict"] == "pass":
         return ""
     if row["verdict"] == "pass-with-shims":
-        return "shims: " + ", ".join(f"`{s}`" for s in how.get("shims", []))
+        return "shims: " + _code_list(how.get("shims", []))
     if row["verdict"] == "repaired":
-        return "pins added: " + ", ".join(f"`{f}`" for f in how.get("fixes", []))
+        return "pins added: " + _code_list(how.get("fixes", []))
     if not how:
         return row["verdict"]
     remedy = f" Remedy: {how['remedy']}." if how.get("remedy") else ""
     error = how["error"].replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
     after = how.get("after") or {}
-    done = [part for part in (
-        "pins added " + ", ".join(f"`{f}`" for f in after.get("fixes", [])),
-        "shims " + ", ".join(f"`{s}`" for s in after.get("shims", []))) if "`" in part]
+    done = [f"{words} {_code_list(after[key])}" for key, words in
+            (("fixes", "pins added"), ("shims", "shims")) if after.get(key)]
     before = f"with {' and '.join(done)}, " if done else ""
     return (f"{before}{how['tier']}: {how['diagnosis'].replace('|', chr(92) + '|')}.{remedy} "
             f"<details><summary>error</summary><code>{error}</code></details>")
+
+
+def _code_list(items: list[str]) -> str:
+    return ", ".join(f"`{item}`" for item in items)
 
 
 def _machine(key: str) -> str:
@@ -166,18 +169,16 @@ def _recommended(rows: list[dict[str, Any]]) -> str:
     found = _newest_working(whole)
     if found:
         best, words = found
-        pins = ", ".join(f"`{line}`" for line in best["requirements"])
         return f"**Recommended** (the newest stack that {words}, Python " \
-               f"{best['python']}): {pins}"
+               f"{best['python']}): {_code_list(best['requirements'])}"
     if whole:
         return "**Recommended:** none: no stack of this release works in these results."
     found = _newest_working(rows)
     if found:
         best, words = found
-        pins = ", ".join(f"`{line}`" for line in best["requirements"])
         return (f"**Recommended:** none yet: every cell of this release ran "
                 f"{', '.join(best['scope'])} only. The newest stack that {words} on "
-                f"those tiers (Python {best['python']}): {pins}")
+                f"those tiers (Python {best['python']}): {_code_list(best['requirements'])}")
     return ("**Recommended:** none yet: this release's cells ran some tiers only (the "
             "exploratory matrix judges whether a stack works, not every tier), and none "
             "passed them.")
