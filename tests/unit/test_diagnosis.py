@@ -121,6 +121,14 @@ VERBATIM = [
     ("", "audio codes differ (10% agree, 20 vs 20 codes); first-step logits differ by 0.962 "
      "(tolerance 0.0001); waveform relative error 0.0224 (tolerance 0.0001)",
      "coqui-0250-voice-cloning"),
+    ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers' (/work/main/.nox/"
+     "matrix-cell-coqui0-24-0-torch2-15-0-tf5-24-0-py3-11/lib/python3.11/site-packages/"
+     "transformers/__init__.py)", "coqui-beam-search-scorer"),
+    ("ImportError", "cannot import name 'LogitsWarper' from 'transformers' (/work/main/.nox/"
+     "matrix-cell-coqui0-24-3-torch2-15-0-tf5-24-0-py3-11/lib/python3.11/site-packages/"
+     "transformers/__init__.py)", "coqui-0243-logits-warper"),
+    ("AttributeError", "'NoneType' object has no attribute 'shape'",
+     "coqui-attention-mask-dropped"),
 ]
 
 
@@ -240,7 +248,13 @@ SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
     ({**SPACY, "coqui-tts": "0.27.1",
       "transformers": "5.20.2", "torch": "2.8.0", "torchaudio": "2.8.0",
       "torchcodec": "0.8.1", "six": "1.17.0"}, {"isin-mps-friendly-removed",
-                                                "coqui-stream-config"}),
+                                                "coqui-stream-config",
+                                                "coqui-attention-mask-dropped"}),
+    # the fork's releases before 0.27 past the transformers that removed what they import
+    ({"coqui-tts": "0.24.0", "transformers": "4.57.1", "torch": "2.5.1",
+      "torchaudio": "2.5.1"}, {"coqui-beam-search-scorer"}),
+    ({"coqui-tts": "0.24.3", "transformers": "4.49.0", "torch": "2.6.0",
+      "torchaudio": "2.6.0"}, {"coqui-0243-logits-warper"}),
     ({"TTS": "0.21.3", "transformers": "4.35.2", "torch": "2.1.2", "torchaudio": "2.1.2",
       "librosa": "0.10.0", "setuptools": "80.9.0"}, {"tts021-no-builtin-speakers"}),
     ({**SPACY, "coqui-tts": "0.27.1",

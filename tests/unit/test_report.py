@@ -313,16 +313,21 @@ def test_a_match_whose_boundary_leaves_the_stack_out_is_no_diagnosis():
 
 
 def test_a_distribution_a_resolution_lacks_is_known_absent():
-    """The fork's stack has no ``TTS``: beam-search-scorer (TTS <= 0.22.0, where its shim
-    applies) is the nearest entry for coqui-tts 0.23.1's same ImportError, not its
-    diagnosis, and offers no shim. After a failed install nothing is known, so nothing is
+    """The fork's stack has no ``TTS``: for a fork release past both entries of the
+    BeamSearchScorer error (beam-search-scorer: TTS <= 0.22.0; coqui-beam-search-scorer:
+    coqui-tts < 0.27) the nearest one is no diagnosis, and offers no shim; coqui-tts
+    0.23.1 gets its own. After a failed install nothing is known, so nothing is
     contradicted."""
     from compat.report.model import entry
 
     beam = ("ImportError", "cannot import name 'BeamSearchScorer' from 'transformers'")
-    fork = entry(fake_result("f", tts="coqui-tts==0.23.1", torch="2.9.1",
+    fork = entry(fake_result("f", tts="coqui-tts==0.27.5", torch="2.9.1",
                              transformers="5.24.0", failing={"import": beam}), "r")
     assert fork["failures"][0]["diagnosis"].get("outside_boundary") is True
+    own = entry(fake_result("f", tts="coqui-tts==0.23.1", torch="2.9.1",
+                            transformers="5.24.0", failing={"import": beam}), "r")
+    assert own["failures"][0]["diagnosis"]["id"] == "coqui-beam-search-scorer"
+    assert "outside_boundary" not in own["failures"][0]["diagnosis"]
     original = entry(fake_result("o", tts="TTS==0.22.0", torch="2.9.1", transformers="4.57.1",
                                  failing={"import": beam}), "r")
     assert "outside_boundary" not in original["failures"][0]["diagnosis"]
