@@ -1,8 +1,9 @@
 """The knowledge base of known breakages and the classifier that matches a failure to
 one of them, or to none (``unclassified``).
 
-Each engine owns its entries (``compat/engines/<engine>/known_breakages.toml``); this
-module owns their format and the matching. The report, the gate, the shim rounds of a
+Each engine owns its entries (``compat/engines/<engine>/known_breakages.toml``), the
+stack beneath them all its own (``compat/engines/known_breakages.toml``); this module owns
+their format and the matching. The report, the gate, the shim rounds of a
 cell and ``doctor`` all diagnose from here, for the engine of the failure; nothing
 imports torch or an engine.
 """
@@ -213,18 +214,26 @@ def render_entry(fields: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The name of the knowledge base of the stack beneath every engine
+#: (``compat/engines/known_breakages.toml``): torch, torchaudio and their like break every
+#: engine the same way, so such an entry has one owner, not one copy per engine.
+STACK = "stack"
+
+
 def knowledge_bases() -> dict[str, Path]:
-    """Every engine's knowledge base file, by engine folder name."""
-    return {path.parent.name: path for path in sorted(ENGINES_DIR.glob(f"*/{FILE_NAME}"))}
+    """Every engine's knowledge base file, by engine folder name, and the stack's."""
+    found = {path.parent.name: path for path in sorted(ENGINES_DIR.glob(f"*/{FILE_NAME}"))}
+    shared = ENGINES_DIR / FILE_NAME
+    return found | ({STACK: shared} if shared.is_file() else {})
 
 
 @cache
 def load(engine: str | None = None) -> tuple[Breakage, ...]:
-    """The entries of one engine's knowledge base, or of every engine's (ids are unique
-    across them all: a test checks)."""
+    """The entries one engine's failures are read against: its own knowledge base, then
+    the stack's; or every entry (ids are unique across them all: a test checks)."""
     found: list[Breakage] = []
     for name, path in knowledge_bases().items():
-        if engine is None or name == engine:
+        if engine is None or name in (engine, STACK):
             found += parse(path.read_text(encoding="utf-8"), str(path), engine=name)
     return tuple(found)
 

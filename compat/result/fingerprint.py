@@ -63,6 +63,7 @@ RESULT_CODE = (
     "compat/incell", "compat/system", "compat/cells", "compat/env", "compat/result", "compat/run",
     "compat/plan/matrixfile.py",  # a matrix file's cell table: its timeouts, pins, options
     "compat/engines/__init__.py", "compat/engines/base.py", "compat/engines/tiers.ini",
+    "compat/engines/known_breakages.toml",  # the stack's entries: every engine reads them
     "patches",  # the shims, applied inside cells
     # The fixture store and manifests (the fixture's bytes are inputs); each engine's
     # builder module counts for its own engine only (code_digest's ``extra``).

@@ -184,7 +184,17 @@ def test_the_exception_type_must_match_too():
 def test_ids_are_unique_across_the_engines_knowledge_bases():
     ids = [e.id for e in diagnosis.load()]
     assert len(ids) == len(set(ids)) and {e.engine for e in diagnosis.load()} == {
-        "xtts", "kokoro", "styletts2"}
+        "xtts", "kokoro", "styletts2", diagnosis.STACK}
+
+
+def test_every_engine_reads_the_stacks_entries_after_its_own():
+    """One owner for a breakage of the stack: every engine's failures meet it."""
+    stack = [e for e in diagnosis.load() if e.engine == diagnosis.STACK]
+    assert stack
+    for engine in ("xtts", "kokoro", "styletts2"):
+        mine = diagnosis.load(engine)
+        assert mine[-len(stack):] == tuple(stack)
+        assert {e.engine for e in mine} == {engine, diagnosis.STACK}
 
 
 def test_every_shim_named_by_an_entry_exists():
@@ -291,6 +301,9 @@ SPACY = {"spacy": "3.8.7", "click": "8.1.8"}
     ({"styletts2": "0.1.5", "torch": "2.5.1", "nltk": "3.8.1"},
      {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str",
       "styletts2-015-ref-s-fetches-voice"}),
+    ({"styletts2": "0.1.6", "torch": "2.1.2", "torchaudio": "2.11.0", "nltk": "3.8.1"},
+     {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str",
+      "torchaudio-undeclared-torch"}),  # the stack's entry, for this engine too
     ({"styletts2": "0.1.6", "torch": "2.9.1", "nltk": "3.10.4"},
      {"styletts2-f0-path-ignored", "styletts2-plbert-dir-str", "styletts2-nltk-punkt-tab",
       "styletts2-weights-only-release-files"}),

@@ -43,10 +43,15 @@ def harness_files(root: Path) -> list[Path]:
 
 
 def offences(root: Path) -> list[str]:
+    """Each line that names an engine, but a knowledge base's ``shown_by``: the stack's
+    (compat/engines/known_breakages.toml) names the matrix cells of every engine that
+    show an entry, and cell ids are matrix data."""
     out = []
     for file in harness_files(root):
         text = file.read_text(encoding="utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), start=1):
+            if file.name == "known_breakages.toml" and line.startswith("shown_by = "):
+                continue
             for engine, patterns in ENGINE_NAMES.items():
                 for pattern in patterns:
                     if pattern.search(line):
