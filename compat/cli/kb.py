@@ -19,7 +19,6 @@ import argparse
 import json
 import re
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -109,16 +108,6 @@ def declared_versions(cell: Cell) -> dict[str, str | None]:
     return found
 
 
-def could_affect(found: diagnosis.Breakage, versions: dict[str, str | None]) -> bool:
-    """``affected`` where only some versions are known: an alternative whose every known
-    distribution holds (a rule on an unpinned distribution cannot be judged from pins)."""
-    if not found.affects:
-        return True
-    return any(all(diagnosis.Breakage.affected(replace(found, affects=({d: r},)), versions)
-                   for d, r in alt.items() if d in versions or r == "absent")
-               for alt in found.affects)
-
-
 def _shown(result: CellResult) -> dict[str, dict[str, str | None]]:
     """The entries a result's failures classify to, each with the versions it failed on:
     the pins the cell declared, overlaid by what was installed (a packaging failure the
@@ -168,7 +157,7 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
                 versions = shown[found.id]
             else:
                 versions = declared_versions(cell)
-            if not could_affect(found, versions):
+            if not found.could_hold(versions):
                 problems.append(f"{found.id}: its affects {list(found.affects)} leaves out "
                                 f"{cell_id}, which shows it")
     by_id = {b.id: b for b in diagnosis.load()}

@@ -63,25 +63,15 @@ def diagnose(exc_type: str | None, message: str | None, engine: str | None = Non
         return {"id": diagnosis.UNCLASSIFIED}
     found = {key: value for key, value in entry.as_dict().items()
              if key not in ("pattern", "exc_type", "affects", "error")}
-    if versions is not None and _outside(entry, versions):
+    # After a resolution a distribution it lacks is known to be absent; after a failed
+    # install nothing is known.
+    resolved = versions is not None and any(v for k, v in versions.items() if k != "python")
+    if versions is not None and not entry.could_hold(versions, absent_known=resolved):
         # Its signature matches, but its boundary leaves this stack out: the nearest known
         # breakage, not a diagnosis (kb check names such a cell; a fork release's
         # divergence matched the dropped-prefix words though its scope is the original).
         found["outside_boundary"] = True
     return found
-
-
-def _outside(entry: diagnosis.Breakage, versions: dict[str, str | None]) -> bool:
-    """Whether the stack's known versions contradict every alternative of the entry's
-    ``affects``. After a failed install nothing is resolved, and nothing is known; after
-    a resolution, a distribution it lacks is known to be absent (a fork's stack has no
-    ``TTS``)."""
-    resolved = any(value for name, value in versions.items() if name != "python")
-
-    def contradicts(alt: dict[str, str]) -> bool:
-        return any((resolved or versions.get(dist) is not None)
-                   and not diagnosis._holds(versions, dist, rule) for dist, rule in alt.items())
-    return bool(entry.affects) and all(contradicts(alt) for alt in entry.affects)
 
 
 def first_line(text: str | None, limit: int = 240) -> str:

@@ -119,6 +119,22 @@ class Breakage:
         return any(all(_holds(versions, dist, rule) for dist, rule in alt.items())
                    for alt in self.affects)
 
+    def could_hold(self, versions: dict[str, str | None], absent_known: bool = False) -> bool:
+        """``affected`` where only some versions are known: whether an alternative of
+        ``affects`` holds for every distribution whose version is known (an entry with
+        none always could). A distribution without a version is unknown (a cell's pins
+        name only some), or, with ``absent_known`` (the stack was resolved: a fork's
+        stack has no original distribution), known to be absent. ``kb check`` names an
+        entry whose shown_by cells it could not hold for; the report calls a match it
+        cannot hold for no diagnosis."""
+        def known(dist: str) -> bool:
+            return absent_known or versions.get(dist) is not None
+
+        return not self.affects or any(
+            all(_holds(versions, dist, rule) for dist, rule in alt.items()
+                if known(dist) or rule == "absent")
+            for alt in self.affects)
+
     def as_dict(self) -> dict[str, Any]:
         return {name: (list(getattr(self, name)) if name in ("affects", "shown_by")
                        else getattr(self, name))

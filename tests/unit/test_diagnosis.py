@@ -337,3 +337,16 @@ def test_every_predictable_breakage_has_a_prediction_case():
     cases = test_installed_versions_predict_the_breakages.pytestmark[0].args[1]
     predicted = set().union(*(expected for _, expected in cases))
     assert predicted == {e.id for e in diagnosis.load() if e.affects}
+
+
+@pytest.mark.parametrize(("versions", "absent_known", "could"), [
+    ({"TTS": "0.22.0", "transformers": "4.57.1"}, False, True),
+    ({"TTS": "0.22.0", "transformers": "4.35.2"}, False, False),  # a known version says no
+    ({"transformers": "5.24.0"}, False, True),  # TTS unknown: it could be there
+    ({"transformers": "5.24.0"}, True, False),  # resolved without TTS: known absent
+    ({"TTS": None, "transformers": "5.24.0"}, False, True),  # a pin not given is unknown
+])
+def test_an_entry_could_hold_only_where_no_known_version_contradicts_it(
+        versions, absent_known, could):
+    beam = diagnosis.by_id("beam-search-scorer")  # TTS <= 0.22.0 with transformers >= 4.57
+    assert beam.could_hold(versions, absent_known=absent_known) is could
