@@ -41,13 +41,20 @@ def timed_matrix(matrix: str, *extra: str) -> tuple[float, int]:
     return time.monotonic() - start, out.returncode
 
 
-def reran(results: Path, cells: set[str]) -> dict[str, list[str]]:
+def reran(results: Path, cells: set[str], since: float) -> dict[str, list[str]]:
     """Per cell of the matrix, the tiers the last run reran (``rerun.tiers``; all when
-    rerun whole)."""
+    rerun whole; none when its result was written before the run began at ``since``)."""
+    import datetime as dt
+
     out = {}
     for path in sorted(results.glob("*.json")):
         data = json.loads(path.read_text())
-        if data["cell"]["id"] in cells:
+        if data["cell"]["id"] not in cells:
+            continue
+        finished = dt.datetime.fromisoformat(data.get("finished_at") or "1970-01-01T00:00:00+00:00")
+        if finished.timestamp() < since:
+            out[data["cell"]["id"]] = ["(not rerun: its tiers did not change)"]
+        else:
             out[data["cell"]["id"]] = (data.get("rerun") or {}).get("tiers") or ["all"]
     return out
 
@@ -78,19 +85,21 @@ def main() -> None:
             raise SystemExit(f"the full run failed (exit {code})")
     try:
         test.write_bytes(original + b"\n# benchmarks/rerun_changed.py: a changed tier test\n")
+        since = time.time()
         changed, code = timed_matrix(args.matrix)
     finally:
         test.write_bytes(original)
     if code:
         raise SystemExit(f"the run after the change failed (exit {code})")
     rows = [("full (--force)", full), (f"after changing {test.name}", changed)]
-    runs = {rows[1][0]: reran(results, cells)}
+    runs = {rows[1][0]: reran(results, cells, since)}
     if args.jobs > 1:
+        since = time.time()
         restored, code = timed_matrix(args.matrix, "--jobs", str(args.jobs))
         if code:
             raise SystemExit(f"the run after restoring the file failed (exit {code})")
         rows.append((f"after restoring it, --jobs {args.jobs}", restored))
-        runs[rows[2][0]] = reran(results, cells)
+        runs[rows[2][0]] = reran(results, cells, since)
     print()
     print("| run | seconds | vs full | vs the change's rerun |\n|---|---:|---:|---:|")
     for name, seconds in rows:

@@ -364,6 +364,10 @@ def write(folders: Iterable[Path], page_path: Path = PAGE, data_path: Path = DAT
     collection = collect(list(folders))
     cells = _known_cells() if cells is None else cells
     atlas = data(build(collection, cells=cells))
+    # A result of no matrix cell (a `here` run of the user's own environment) is no stack
+    # of the atlas: the page names matrix cells only, each judged current by its cell.
+    atlas["rows"] = [r for r in atlas["rows"] if r["cell"] in cells]
+    atlas["to_rerun"] = [r for r in atlas["to_rerun"] if r["cell"] in cells]
     stamps = {loaded.result.id: stamp(loaded.result.to_dict())
               for loaded in collection.results}
     for row in atlas["rows"]:

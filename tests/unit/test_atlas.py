@@ -265,6 +265,20 @@ def test_a_regeneration_keeps_the_current_rows_of_earlier_runs_and_names_stale_o
     assert fresh["rows"] == [] and fresh["to_rerun"] == []
 
 
+def test_a_result_of_no_matrix_cell_is_no_row(tmp_path):
+    """`python -m compat here` leaves its result beside the matrix's: not a stack of the
+    atlas, which names matrix cells only (its checks would refuse the page)."""
+    cells = known_cells()
+    cell_id = sorted(cells)[0]
+    folder = tmp_path / "results"
+    write(folder, fake_result(cell_id, torch="2.1.2", transformers="4.35.2"))
+    write(folder, fake_result("here-tts0.22.0-torch2.1.2-tf4.35.2-py3.11"))
+    found = atlas.write([folder], tmp_path / "atlas.md", tmp_path / "atlas.json",
+                        keep=False, cells=cells)
+    assert [r["cell"] for r in found["rows"] + found["to_rerun"]] == [cell_id]
+    assert "here-" not in (tmp_path / "atlas.md").read_text()
+
+
 def test_the_summary_names_each_new_failure_and_only_new_ones(tmp_path):
     found = made(tmp_path)
     before = copy.deepcopy(found)
