@@ -9,6 +9,12 @@ legacy checkpoint when it loads it), loaded as users load a fine-tuned model
 same reference speech; the result is compared with what the producing cell said: audio
 codes equal, first-step logits and waveform within the golden tolerances.
 
+One shell (``Xtts.init_from_config``) serves every producer: ``load_checkpoint`` itself
+rebuilds the tokenizer, the speaker manager and every submodule (``init_models``) before
+it loads the checkpoint strictly, so nothing of one producer's model reaches the next;
+building a shell per producer cost about 0.2 s each and was the part of the tier that grew
+with the selection for nothing (docs/measurements/2026-12-05-matrix-speed.md).
+
 One test a producer, so the pair's outcome is its test's: a refusal fails it (and the
 shim rounds try the shims that address it); a divergence is recorded as the pair's
 (``pair``/``pair_divergence``), not the tier's, since either stack of the pair may be the
@@ -39,7 +45,15 @@ def pytest_generate_tests(metafunc):
                              ids=[p["cell"] for p in found] or ["none"])
 
 
-def test_loads_checkpoint_trained_elsewhere(producer, model_dir, xtts_config, tmp_path,
+@pytest.fixture(scope="module")
+def shell(xtts_config):
+    """The model every producer's checkpoint is loaded into (see the module's docstring)."""
+    from TTS.tts.models.xtts import Xtts
+
+    return Xtts.init_from_config(xtts_config)
+
+
+def test_loads_checkpoint_trained_elsewhere(producer, model_dir, xtts_config, shell, tmp_path,
                                             record_property):
     if producer is None:
         pytest.skip("no other cell has left a fine-tuned checkpoint yet (each cell's "
@@ -53,9 +67,7 @@ def test_loads_checkpoint_trained_elsewhere(producer, model_dir, xtts_config, tm
         f"{original} changed since its cell left it; rerun {producer['cell']}")
     copy = tmp_path / "model.pth"
     shutil.copyfile(original, copy)
-    from TTS.tts.models.xtts import Xtts
-
-    model = Xtts.init_from_config(xtts_config)
+    model = shell
     model.load_checkpoint(xtts_config, checkpoint_path=str(copy),
                           vocab_path=str(model_dir / "vocab.json"),
                           speaker_file_path=str(model_dir / "speakers_xtts.pth"), eval=True)
