@@ -228,6 +228,22 @@ def run_in_parallel(session: nox.Session, matrix: Matrix, ids: list[str],
             remove_environments(run.venv, session.log)
 
     parallel.run_cells(runs, plan.jobs, session.log, after=after)
+    # Cells that ran beside a producer listed its checkpoint before the producer rewrote
+    # it (all results stale: every cell reruns its finetune tier), and a cell that ran
+    # before a producer never saw it: their crossload reruns now, with nothing left to
+    # move under it, as one at a time's catch-up after the last cell does.
+    todo = pairs_behind(session, matrix, [(r.cell.id, r.venv, r.interpreter) for r in runs])
+    catch = [CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                     interpreter=str(python) if python else None, venv=venv,
+                     backend=session.venv_backend,
+                     progress=Progress(session.log, cell.id, n, len(todo), []),
+                     only=tiers, threads=plan.threads)
+             for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1)]
+    if catch:
+        session.log(f"catch-up: {len(catch)} cell(s) check their "
+                    f"{', '.join(sorted({t for c in catch for t in c.only}))} against what "
+                    "the others left")
+        parallel.run_cells(catch, plan.jobs, session.log)
 
 
 def _recreator(backend: str, interpreter: str | None, venv: Path) -> Any:
@@ -290,21 +306,39 @@ def refuse_if_full(session: nox.Session, cell: Any, engine: Any, venv: Path) -> 
 def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
     """After the last cell: the cells that ran before it in this invocation rerun their
     tiers ``of_pairs`` (crossload) where what the later cells left changed, so one
-    ``nox -s matrix`` fills the whole grid. A cell whose environment is gone (keep-env =
-    false) is left as it is, and said so."""
+    ``nox -s matrix`` fills the whole grid (:func:`pairs_behind`)."""
     found = nox_queue(session)
     if found is None:
         return
-    runners = found[0]
+    ran = [(str(r.func.call_spec.get("cell")),  # type: ignore[attr-defined]
+            getattr(getattr(r, "venv", None), "location", None), r.func.python)
+           for r in found[0]]
+    todo = pairs_behind(session, matrix, [entry for entry in ran if entry[0] != current])
+    for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1):
+        progress = Progress(session.log, cell.id, n, len(todo),
+                            [c.id for c, *_ in todo[n:]])
+        progress.log(f"[catch-up {n}/{len(todo)}] {cell.id}: {', '.join(tiers)} with what "
+                     "the later cells left")
+        run_cell(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                         interpreter=str(python) if python else None, venv=venv,
+                         backend=session.venv_backend, progress=progress, only=tiers))
+
+
+def pairs_behind(session: nox.Session, matrix: Matrix, ran: list[tuple[str, Any, Any]]
+                 ) -> list[tuple[Any, Any, tuple[str, ...], Path, Any]]:
+    """Of the cells that ran (id, environment folder, interpreter), those whose tiers
+    ``of_pairs`` may be behind what the others left, with those tiers: each is rerun
+    through ``run_cell``, which reruns a tier only where its inputs changed. A cell whose
+    environment is gone (keep-env = false) or whose result is stale is left as it is, and
+    said so."""
     todo = []
-    for runner in runners:
-        cell = matrix.by_id().get(str(runner.func.call_spec.get("cell")))  # type: ignore[attr-defined]
-        if cell is None or cell.id == current:
+    for cell_id, location, python in ran:
+        cell = matrix.by_id().get(cell_id)
+        if cell is None:
             continue
         engine = get_engine(cell.engine)
         tiers = tuple(t.name for t in engine.tiers if t.of_pairs
                       and (not cell.tiers or t.name in cell.tiers))
-        location = getattr(getattr(runner, "venv", None), "location", None)
         if not tiers:
             continue
         if not location or not (Path(location) / "pyvenv.cfg").exists():
@@ -317,15 +351,8 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
             session.log(f"{cell.id}: its result is stale (pins or code changed since it "
                         f"ran); rerun the cell to bring {', '.join(tiers)} up to date")
             continue
-        todo.append((cell, engine, tiers, Path(location), runner.func.python))
-    for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1):
-        progress = Progress(session.log, cell.id, n, len(todo),
-                            [c.id for c, *_ in todo[n:]])
-        progress.log(f"[catch-up {n}/{len(todo)}] {cell.id}: {', '.join(tiers)} with what "
-                     "the later cells left")
-        run_cell(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
-                         interpreter=str(python) if python else None, venv=venv,
-                         backend=session.venv_backend, progress=progress, only=tiers))
+        todo.append((cell, engine, tiers, Path(location), python))
+    return todo
 
 
 def run_pytest(session: nox.Session, marker: str, *extra: str) -> None:

@@ -17,6 +17,10 @@ those cells then find a current result and stop at once.
   its own cores.
 - **Progress.** Every cell logs its own phases; every minute one line names each running
   cell, its phase and time, and how many are done and left.
+- **Pairs.** A cell's crossload lists the checkpoints the others left when it starts; a
+  producer running beside it may rewrite its own meanwhile. Once the pool is done, the
+  cells whose crossload inputs moved rerun that tier (``nox_sessions.pairs_behind``), as
+  one at a time's catch-up after the last cell does.
 - **Stopping.** SIGTERM or Ctrl-C ends every running cell's processes; each records
   itself ``interrupted`` (no verdict), as one cell does alone.
 """

@@ -89,3 +89,61 @@ def test_stopping_the_harness_stops_every_running_cell_and_starts_no_queued_one(
     for cell_id in queued:
         assert not results.result_path(tmp_path, cell_id).exists(), cell_id
     assert "[jobs] stopped: 2 queued cell(s) not started" in lines
+
+
+def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monkeypatch):
+    """With every result stale, a cell's crossload listed a producer's checkpoint that
+    the producer, running beside it, then rewrote ("changed since its cell left it": three
+    default cells failed so on 2026-12-05). One at a time, the catch-up after the last
+    cell reruns such a tier; the pool now does the same once its cells are done: a cell
+    whose environment is kept and whose result is current, with a tier of pairs, and only
+    that tier. Real matrix and fingerprints; the pool itself is recorded, not run."""
+    import argparse
+    import shutil
+    from types import SimpleNamespace
+
+    from test_atlas import _current_stamp
+
+    from compat.cli import nox_sessions
+    from compat.plan.matrixfile import load_matrices
+
+    matrix = load_matrices([nox_sessions.REPO / "matrices" / "default.toml",
+                            nox_sessions.REPO / "matrices" / "kokoro.toml"], {
+        name: e.distributions for name, e in nox_sessions.all_engines().items()})
+    xtts = [c for c in matrix.cells if c.engine == "xtts"]
+    current, stale, gone = xtts[0], xtts[1], xtts[2]
+    kokoro = next(c for c in matrix.cells if c.engine == "kokoro")
+    folder, envdir = tmp_path / "results", tmp_path / "envs"
+    monkeypatch.setattr(nox_sessions, "results_dir", lambda: folder)
+    venvs = {}
+    for cell in (current, stale, gone, kokoro):
+        stored = {**results.new_result(cell.as_dict(), "", {}), **_current_stamp(cell),
+                  "cell": cell.as_dict(), "outcome": "completed", "finished_at": results.now()}
+        stored["tiers"] = {name: results.tier_status("pass") for name in stored["tiers"]}
+        if cell is stale:
+            stored["fingerprint"] = "an older run's"
+        results.write_result(folder, stored)
+        assert results.read_result(results.result_path(folder, cell.id)), cell.id
+        venvs[cell.id] = envdir / f"matrix-cell-{nox_sessions._slug(cell.id)}"
+        venvs[cell.id].mkdir(parents=True)
+        (venvs[cell.id] / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+    def pool(runs, jobs, log, after=None, **_):
+        pools.append(runs)
+        shutil.rmtree(venvs[gone.id], ignore_errors=True)  # keep-env = false: its after
+        return {}
+    pools: list[list] = []
+    monkeypatch.setattr(parallel, "run_cells", pool)
+    monkeypatch.setattr(nox_sessions, "refuse_if_full", lambda *a: True)
+    monkeypatch.setattr(nox_sessions, "remove_environments", lambda *a: None)
+    lines: list[str] = []
+    session = SimpleNamespace(log=lines.append, warn=lines.append, error=pytest.fail,
+                              venv_backend="uv",
+                              virtualenv=SimpleNamespace(location=str(envdir / "x")))
+    nox_sessions.run_in_parallel(session, matrix, [c.id for c in (current, stale, gone, kokoro)],
+                                 argparse.Namespace(jobs=2, force=False, tiers=""))
+    assert len(pools) == 2, lines  # the cells, then the catch-up
+    assert [r.cell.id for r in pools[0]] == [current.id, stale.id, gone.id, kokoro.id]
+    assert [(r.cell.id, r.only) for r in pools[1]] == [(current.id, ("crossload",))]
+    assert any(stale.id in line and "stale" in line for line in lines)
+    assert any(gone.id in line and "environment is gone" in line for line in lines)
