@@ -565,6 +565,10 @@ def _tiers(run: CellRun, result: dict[str, Any]) -> None:
     result["outcome"] = "completed" if final.outcome.cause == EXITED else final.outcome.cause
     result["tier_run"] = {("bare" if not shims else "+".join(shims)): _outcome(r.outcome)
                           for shims, r in rounds}
+    if repaired and disk_full(repaired[-1]["install"]):
+        # The repair was never tried: the bare failure stands for no verdict either.
+        record_disk_full(run, result)
+        return
     run.progress.done("tiers", final.outcome.cause, summary_line(result))
 
 

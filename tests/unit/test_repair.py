@@ -113,6 +113,33 @@ def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
     assert (tmp_path / "results" / run.cell.id / "tiers-repaired1.json").exists()
 
 
+def test_a_repair_whose_install_fills_the_disk_is_no_verdict(tmp_path, monkeypatch):
+    """Failed before: on 2026-12-05 a repair's install met a full disk, and the cell was
+    recorded as completed with its bare import failure, as if the repair had failed."""
+    def installer(venv, backend, reqs, options, **_):
+        if venv.name.endswith("-repaired"):
+            return InstallResult(False, False, 0.1, backend, ["uv", "pip", "install"],
+                                 "error: Failed to install: six (No space left on device "
+                                 "(os error 28))")
+        return InstallResult(True, False, 0.1, backend, ["fake"], freeze=["fake==1.0"])
+
+    def make_env(backend, interpreter, folder):
+        (folder / "bin").mkdir(parents=True)
+        (folder / "bin" / "python").symlink_to(sys.executable)
+        (folder / "pyvenv.cfg").write_text("home = fake\n")
+
+    venv = tmp_path / "venv"
+    make_env("uv", sys.executable, venv)
+    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
+    run.venv, run.make_env = venv, make_env
+    run.extra_path = SITE
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    result = run_cell(run)
+    assert result["outcome"] == "interrupted"
+    assert "the disk filled during the install" in result["interrupted"]["reason"]
+    assert result["tiers"]["second"]["status"] == "not-run"
+
+
 def repaired_result():
     result = fake_result("c", tts="coqui-tts==0.28.0", torch="2.9.1")
     result["tiers"]["import"]["bare"] = {"status": "fail", "exc_type": "ModuleNotFoundError",
