@@ -25,6 +25,7 @@ from typing import Any
 from compat import engines
 from compat.cells import Cell
 from compat.culprit.explain import signature
+from compat.incell.status import INTERRUPTED
 from compat.plan.matrixfile import load_matrix
 from compat.report.collect import collect, read
 from compat.report.model import entry
@@ -140,7 +141,8 @@ def boundary_problems(results_dir: Path | None = None) -> list[str]:
     folder = paths.results_dir(results_dir)
     stored: dict[str, CellResult] = {}
     for loaded in collect([folder]).results if folder.is_dir() else []:
-        stored.setdefault(loaded.result.id, loaded.result)
+        if loaded.result.outcome != INTERRUPTED:  # stopped, no verdict: judged by its pins
+            stored.setdefault(loaded.result.id, loaded.result)
     for found in diagnosis.load():
         for cell_id in found.shown_by:
             cell = cells.get(cell_id)

@@ -4,7 +4,7 @@ draft entries for a cell's unclassified failures that parse and match what they 
 from __future__ import annotations
 
 import pytest
-from report_fakes import fake_result
+from report_fakes import fake_result, write
 
 from compat.cli import kb
 from compat.result import diagnosis
@@ -54,6 +54,16 @@ def test_shown_by_must_name_a_matrix_cell_inside_the_entrys_boundary(tmp_path, m
         problems = kb.boundary_problems(tmp_path)
         assert len(problems) == len(expected) and all(
             e in p for e, p in zip(expected, problems)), problems
+    # A stopped run of the cell (a full disk, Ctrl-C) shows nothing: no verdict to hold
+    # the entry to, so the cell is judged by its pins, as with no result. Failed before.
+    monkeypatch.setattr(diagnosis, "load", lambda engine=None: (
+        replace(beam, shown_by=(inside.id,)),))
+    stopped = fake_result(inside.id, tts=inside.tts, torch=inside.torch,
+                          transformers=inside.transformers)
+    stopped["outcome"] = "interrupted"
+    stopped["tiers"]["install"] = {"status": "fail", "message": "No space left on device"}
+    write(tmp_path, stopped)
+    assert kb.boundary_problems(tmp_path) == []
 
 
 @pytest.mark.parametrize(("edit", "problem"), [
