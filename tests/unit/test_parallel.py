@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fake_cells import FAKE, fake_run
+from report_fakes import fake_result, write
 
 from compat.result import files as results
 from compat.run import parallel
@@ -102,8 +103,6 @@ def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monke
     import shutil
     from types import SimpleNamespace
 
-    from test_atlas import _current_stamp
-
     from compat.cli import nox_sessions
     from compat.plan.matrixfile import load_matrices
 
@@ -117,12 +116,9 @@ def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monke
     monkeypatch.setattr(nox_sessions, "results_dir", lambda: folder)
     venvs = {}
     for cell in (current, stale, gone, kokoro):
-        stored = {**results.new_result(cell.as_dict(), "", {}), **_current_stamp(cell),
-                  "cell": cell.as_dict(), "outcome": "completed", "finished_at": results.now()}
-        stored["tiers"] = {name: results.tier_status("pass") for name in stored["tiers"]}
-        if cell is stale:
-            stored["fingerprint"] = "an older run's"
-        results.write_result(folder, stored)
+        stored = fake_result(cell.id, tts=cell.tts, torch=cell.torch,
+                             transformers=cell.transformers)
+        write(folder, stored, current=cell if cell is not stale else False)
         assert results.read_result(results.result_path(folder, cell.id)), cell.id
         venvs[cell.id] = envdir / f"matrix-cell-{nox_sessions._slug(cell.id)}"
         venvs[cell.id].mkdir(parents=True)
