@@ -171,22 +171,23 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
-    if venv is not None and not refuse_if_full(session, cell, engine, venv):
-        return
 
     def recreate() -> None:
         session.virtualenv.reuse_existing = False  # type: ignore[attr-defined]
         session.virtualenv.create()
 
-    run = CellRun(cell=cell, engine=engine, results_dir=results_dir(),
-                  interpreter=str(session.python) if session.python else None, venv=venv,
-                  backend=session.venv_backend if has_venv else "none", progress=progress,
-                  force=opts.force, recreate_venv=recreate, only=only)
-    try:
-        run_cell(run)
-    finally:
-        if venv is not None and not cell.keep_env:
-            remove_environments(venv, session.log)
+    # A last cell the disk cannot fit still leaves the catch-up to run: the cells before
+    # it ran, and their crossload may be behind what the others left.
+    if venv is None or refuse_if_full(session, cell, engine, venv):
+        run = CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                      interpreter=str(session.python) if session.python else None, venv=venv,
+                      backend=session.venv_backend if has_venv else "none", progress=progress,
+                      force=opts.force, recreate_venv=recreate, only=only)
+        try:
+            run_cell(run)
+        finally:
+            if venv is not None and not cell.keep_env:
+                remove_environments(venv, session.log)
     if position == total:
         catch_up_pairs(session, matrix, cell_id)
 
