@@ -171,22 +171,23 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None
     venv = Path(session.virtualenv.location) if has_venv else None
-    if venv is not None and not refuse_if_full(session, cell, engine, venv):
-        return
 
     def recreate() -> None:
         session.virtualenv.reuse_existing = False  # type: ignore[attr-defined]
         session.virtualenv.create()
 
-    run = CellRun(cell=cell, engine=engine, results_dir=results_dir(),
-                  interpreter=str(session.python) if session.python else None, venv=venv,
-                  backend=session.venv_backend if has_venv else "none", progress=progress,
-                  force=opts.force, recreate_venv=recreate, only=only)
-    try:
-        run_cell(run)
-    finally:
-        if venv is not None and not cell.keep_env:
-            remove_environments(venv, session.log)
+    # A last cell the disk cannot fit still leaves the catch-up to run: the cells before
+    # it ran, and their crossload may be behind what the others left.
+    if venv is None or refuse_if_full(session, cell, engine, venv):
+        run = CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                      interpreter=str(session.python) if session.python else None, venv=venv,
+                      backend=session.venv_backend if has_venv else "none", progress=progress,
+                      force=opts.force, recreate_venv=recreate, only=only)
+        try:
+            run_cell(run)
+        finally:
+            if venv is not None and not cell.keep_env:
+                remove_environments(venv, session.log)
     if position == total:
         catch_up_pairs(session, matrix, cell_id)
 
@@ -232,13 +233,8 @@ def run_in_parallel(session: nox.Session, matrix: Matrix, ids: list[str],
     # it (all results stale: every cell reruns its finetune tier), and a cell that ran
     # before a producer never saw it: their crossload reruns now, with nothing left to
     # move under it, as one at a time's catch-up after the last cell does.
-    todo = pairs_behind(session, matrix, [(r.cell.id, r.venv, r.interpreter) for r in runs])
-    catch = [CellRun(cell=cell, engine=engine, results_dir=results_dir(),
-                     interpreter=str(python) if python else None, venv=venv,
-                     backend=session.venv_backend,
-                     progress=Progress(session.log, cell.id, n, len(todo), []),
-                     only=tiers, threads=plan.threads)
-             for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1)]
+    catch = pairs_behind(session, matrix, [(r.cell.id, r.venv, r.interpreter) for r in runs],
+                         threads=plan.threads)
     if catch:
         session.log(f"catch-up: {len(catch)} cell(s) check their "
                     f"{', '.join(sorted({t for c in catch for t in c.only}))} against what "
@@ -313,24 +309,18 @@ def catch_up_pairs(session: nox.Session, matrix: Matrix, current: str) -> None:
     ran = [(str(r.func.call_spec.get("cell")),  # type: ignore[attr-defined]
             getattr(getattr(r, "venv", None), "location", None), r.func.python)
            for r in found[0]]
-    todo = pairs_behind(session, matrix, [entry for entry in ran if entry[0] != current])
-    for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1):
-        progress = Progress(session.log, cell.id, n, len(todo),
-                            [c.id for c, *_ in todo[n:]])
-        progress.log(f"[catch-up {n}/{len(todo)}] {cell.id}: {', '.join(tiers)} with what "
-                     "the later cells left")
-        run_cell(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
-                         interpreter=str(python) if python else None, venv=venv,
-                         backend=session.venv_backend, progress=progress, only=tiers))
+    for run in pairs_behind(session, matrix, [entry for entry in ran if entry[0] != current]):
+        run.progress.log(f"[catch-up {run.progress.position}/{run.progress.total}] "
+                         f"{run.cell.id}: {', '.join(run.only)} with what the later cells left")
+        run_cell(run)
 
 
-def pairs_behind(session: nox.Session, matrix: Matrix, ran: list[tuple[str, Any, Any]]
-                 ) -> list[tuple[Any, Any, tuple[str, ...], Path, Any]]:
+def pairs_behind(session: nox.Session, matrix: Matrix, ran: list[tuple[str, Any, Any]],
+                 threads: int | None = None) -> list[CellRun]:
     """Of the cells that ran (id, environment folder, interpreter), those whose tiers
-    ``of_pairs`` may be behind what the others left, with those tiers: each is rerun
-    through ``run_cell``, which reruns a tier only where its inputs changed. A cell whose
-    environment is gone (keep-env = false) or whose result is stale is left as it is, and
-    said so."""
+    ``of_pairs`` may be behind what the others left, as runs of those tiers alone:
+    ``run_cell`` reruns a tier only where its inputs changed. A cell whose environment is
+    gone (keep-env = false) or whose result is stale is left as it is, and said so."""
     todo = []
     for cell_id, location, python in ran:
         cell = matrix.by_id().get(cell_id)
@@ -352,7 +342,12 @@ def pairs_behind(session: nox.Session, matrix: Matrix, ran: list[tuple[str, Any,
                         f"ran); rerun the cell to bring {', '.join(tiers)} up to date")
             continue
         todo.append((cell, engine, tiers, Path(location), python))
-    return todo
+    return [CellRun(cell=cell, engine=engine, results_dir=results_dir(),
+                    interpreter=str(python) if python else None, venv=venv,
+                    backend=session.venv_backend, only=tiers, threads=threads,
+                    progress=Progress(session.log, cell.id, n, len(todo),
+                                      [c.id for c, *_ in todo[n:]]))
+            for n, (cell, engine, tiers, venv, python) in enumerate(todo, 1)]
 
 
 def run_pytest(session: nox.Session, marker: str, *extra: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fake_cells import FAKE, fake_run
+from report_fakes import fake_result, write
 
 from compat.result import files as results
 from compat.run import parallel
@@ -102,8 +103,6 @@ def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monke
     import shutil
     from types import SimpleNamespace
 
-    from test_atlas import _current_stamp
-
     from compat.cli import nox_sessions
     from compat.plan.matrixfile import load_matrices
 
@@ -117,12 +116,9 @@ def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monke
     monkeypatch.setattr(nox_sessions, "results_dir", lambda: folder)
     venvs = {}
     for cell in (current, stale, gone, kokoro):
-        stored = {**results.new_result(cell.as_dict(), "", {}), **_current_stamp(cell),
-                  "cell": cell.as_dict(), "outcome": "completed", "finished_at": results.now()}
-        stored["tiers"] = {name: results.tier_status("pass") for name in stored["tiers"]}
-        if cell is stale:
-            stored["fingerprint"] = "an older run's"
-        results.write_result(folder, stored)
+        stored = fake_result(cell.id, tts=cell.tts, torch=cell.torch,
+                             transformers=cell.transformers)
+        write(folder, stored, current=cell if cell is not stale else False)
         assert results.read_result(results.result_path(folder, cell.id)), cell.id
         venvs[cell.id] = envdir / f"matrix-cell-{nox_sessions._slug(cell.id)}"
         venvs[cell.id].mkdir(parents=True)
@@ -147,3 +143,34 @@ def test_the_pool_checks_pairs_again_once_every_producer_has_run(tmp_path, monke
     assert [(r.cell.id, r.only) for r in pools[1]] == [(current.id, ("crossload",))]
     assert any(stale.id in line and "stale" in line for line in lines)
     assert any(gone.id in line and "environment is gone" in line for line in lines)
+
+
+def test_a_last_cell_the_disk_refuses_still_catches_up_the_pairs(tmp_path, monkeypatch):
+    """One at a time, the catch-up runs after the last cell. When the disk cannot fit that
+    cell it is recorded as stopped, and the cells before it still get their crossload
+    brought up to date (a smoke run ended so on 2026-12-05: the release-era crossload was
+    left `skip`). The refusal and the catch-up are recorded, not run."""
+    import argparse
+    from types import SimpleNamespace
+
+    from compat.cli import nox_sessions
+    from compat.plan.matrixfile import load_matrices
+
+    matrix = load_matrices([nox_sessions.REPO / "matrices" / "default.toml"], {
+        name: e.distributions for name, e in nox_sessions.all_engines().items()})
+    last = matrix.cells[-1]
+    calls: list[str] = []
+    monkeypatch.setattr(nox_sessions, "_position", lambda *a: (5, 5, []))
+    monkeypatch.setattr(nox_sessions, "_posargs", lambda s: argparse.Namespace(
+        jobs=1, force=False, tiers=""))
+    monkeypatch.setattr(nox_sessions, "refuse_if_full",
+                        lambda *a: calls.append("refused") and False)
+    monkeypatch.setattr(nox_sessions, "run_cell", lambda run: calls.append("ran"))
+    monkeypatch.setattr(nox_sessions, "catch_up_pairs",
+                        lambda session, m, current: calls.append(f"catch-up after {current}"))
+    monkeypatch.setenv("COMPAT_NO_REPORT", "1")
+    session = SimpleNamespace(log=calls.append, warn=calls.append, error=pytest.fail,
+                              python="3.11", venv_backend="uv",
+                              virtualenv=SimpleNamespace(location=str(tmp_path / "env")))
+    nox_sessions.run_matrix_cell(session, matrix, last.id)
+    assert calls == ["refused", f"catch-up after {last.id}"]
