@@ -136,6 +136,25 @@ def test_checkpoints_load_across_the_smoke_cells(smoke_run, tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
+def test_the_same_training_leaves_the_same_checkpoint(smoke_run, tmp_path):
+    """The release-era cell's finetune, run again elsewhere on the same stack, leaves its
+    checkpoint byte for byte as the smoke run did: the kept copy holds nothing of the run
+    (no date, no output folder, no absolute path). So a cell rerun beside the others
+    (``--jobs``, ``--force``) rewrites what was there, and no consumer's crossload reruns
+    for it (docs/measurements/2026-12-05-matrix-speed.md)."""
+    python = load(smoke_run[1], RELEASE_ERA)["probe"]["executable"]
+    out = subprocess.run([sys.executable, "-m", "compat", "here", "--python", python,
+                          "--results", str(tmp_path), "--tiers", "import,load,finetune"],
+                         capture_output=True, text=True, cwd=REPO, timeout=800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    first = smoke_run[1] / RELEASE_ERA / "artifacts" / "checkpoint" / "manifest.json"
+    (again,) = tmp_path.glob("here-*/artifacts/checkpoint/manifest.json")
+    assert (json.loads(again.read_text())["files"]
+            == json.loads(first.read_text())["files"])
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_changed_decoding_is_caught_as_diverged(smoke_run, tmp_path):
     """A deliberate corruption (a changed sampling setting) proves the golden check can fail."""
     python = load(smoke_run[1], RELEASE_ERA)["probe"]["executable"]

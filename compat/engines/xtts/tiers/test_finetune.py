@@ -34,6 +34,16 @@ RECIPE_MILESTONES = [50000 * 18, 150000 * 18, 300000 * 18]
 CHECKPOINT_KIND = "checkpoint"
 #: Top-level modules of a GPTTrainer state that Xtts.load_checkpoint drops on loading.
 INFERENCE_IGNORES = ("torch_mel_spectrogram_style_encoder", "torch_mel_spectrogram_dvae", "dvae")
+#: What a trainer checkpoint holds of the run that saved it rather than of the model: the
+#: day (key ``date``) and, in its config, the trainer's output folder (this run's pytest
+#: temporary folder, another one every run) and where this run's copy of the model was
+#: (``model_args``' file paths). The kept copy leaves the day out, names no output
+#: folder and gives those paths relative to the model folder, so the same training
+#: leaves the same bytes: a cell rerun beside the others (``--jobs``, ``--force``) then
+#: rewrites its checkpoint with what was there, and no consumer's crossload finds it
+#: "changed since its cell left it" and runs again for it.
+RUN_ONLY = ("date",)
+RUN_CONFIG = {"output_path": ""}
 OVERFIT_STEPS = 8
 OVERFIT_LR = 1e-3
 
@@ -250,15 +260,18 @@ def speak(checkpoint, model_dir, xtts_config):
 def keep(torch, state, target, model_dir, xtts_config, full):
     """Leave the checkpoint for other stacks: the trainer's format (its keys, saved by this
     torch) less the optimizer and scaler states and the DVAE, which inference never reads
-    (about 90 MB, not 310), with the synthesis it gives here. Written beside, then moved
+    (about 90 MB, not 310), and less what only this run had (``RUN_ONLY``, ``RUN_CONFIG``),
+    with the synthesis it gives here. Written beside, then moved
     into place: a reader sees the old artifact or the new, never half of one."""
     folder = target / CHECKPOINT_KIND
     staging = target / f".{CHECKPOINT_KIND}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    reduced = {k: v for k, v in state.items() if k not in ("optimizer", "scaler")}
+    reduced = {k: v for k, v in state.items() if k not in ("optimizer", "scaler", *RUN_ONLY)}
     reduced["model"] = {k: v for k, v in state["model"].items()
                         if k.split(".")[0] not in INFERENCE_IGNORES}
+    if isinstance(state.get("config"), dict):
+        reduced["config"] = {**_without_folders(state["config"], str(model_dir)), **RUN_CONFIG}
     torch.save(reduced, staging / "model.pth")
     synth = speak(staging / "model.pth", model_dir, xtts_config)
     assert synth.codes == full.codes, (
@@ -267,7 +280,8 @@ def keep(torch, state, target, model_dir, xtts_config, full):
     xtts_run.write_golden(staging, synth, {"inputs": {"model.pth": sha256(staging / "model.pth")}})
     manifest = {"engine": "xtts", "cell": os.environ.get("COMPAT_CELL_ID"),
                 "fingerprint": os.environ.get("COMPAT_FINGERPRINT"),
-                "format": "trainer checkpoint without optimizer, scaler and DVAE",
+                "format": "trainer checkpoint without optimizer, scaler, DVAE and the run's date "
+                          "and output folder",
                 "keys": sorted(reduced), "versions": _versions(),
                 "files": {n: sha256(staging / n) for n in ("model.pth", "golden.json",
                                                               "waveform.npy")}}
@@ -275,6 +289,18 @@ def keep(torch, state, target, model_dir, xtts_config, full):
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return (folder / "model.pth").stat().st_size
+
+
+def _without_folders(value, folder):
+    """``value`` (a config, as the trainer saved it) with every path under ``folder`` given
+    relative to it."""
+    if isinstance(value, dict):
+        return {k: _without_folders(v, folder) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_folders(v, folder) for v in value]
+    if isinstance(value, str) and value.startswith(folder + os.sep):
+        return value[len(folder) + 1:]
+    return value
 
 
 def _versions():
