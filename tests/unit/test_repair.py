@@ -82,6 +82,24 @@ def test_an_entry_that_mends_nothing_never_hides_a_repair(monkeypatch):
 SITE = tuple(Path(p) for p in sys.path if p.endswith("site-packages"))
 
 
+def _fake_env(backend, interpreter, folder):
+    """An environment whose python is this one (the fake engine's tests run in it)."""
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "python").symlink_to(sys.executable)
+    (folder / "pyvenv.cfg").write_text("home = fake\n")
+
+
+def undeclared_run(tmp_path, monkeypatch, installer):
+    """The ``undeclared`` cell in a fake environment, its installs made by ``installer``."""
+    venv = tmp_path / "venv"
+    _fake_env("uv", sys.executable, venv)
+    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
+    run.venv, run.make_env = venv, _fake_env
+    run.extra_path = SITE  # the fake environments have no pytest of their own
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    return run
+
+
 def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
         tmp_path, monkeypatch):
     installs = []
@@ -91,17 +109,7 @@ def test_a_cell_with_an_undeclared_import_is_tested_in_a_repaired_environment(
         extra = ["undeclared-dep==1.0"] if venv.name.endswith("-repaired") else []
         return InstallResult(True, False, 0.1, backend, ["fake"], freeze=["fake==1.0", *extra])
 
-    def make_env(backend, interpreter, folder):
-        (folder / "bin").mkdir(parents=True)
-        (folder / "bin" / "python").symlink_to(sys.executable)
-        (folder / "pyvenv.cfg").write_text("home = fake\n")
-
-    venv = tmp_path / "venv"
-    make_env("uv", sys.executable, venv)
-    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
-    run.venv, run.make_env = venv, make_env
-    run.extra_path = SITE  # the fake environments have no pytest of their own
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    run = undeclared_run(tmp_path, monkeypatch, installer)
     result = run_cell(run)
     second = result["tiers"]["second"]
     assert second["bare"]["status"] == "fail"
@@ -123,17 +131,7 @@ def test_a_repair_whose_install_fills_the_disk_is_no_verdict(tmp_path, monkeypat
                                  "(os error 28))")
         return InstallResult(True, False, 0.1, backend, ["fake"], freeze=["fake==1.0"])
 
-    def make_env(backend, interpreter, folder):
-        (folder / "bin").mkdir(parents=True)
-        (folder / "bin" / "python").symlink_to(sys.executable)
-        (folder / "pyvenv.cfg").write_text("home = fake\n")
-
-    venv = tmp_path / "venv"
-    make_env("uv", sys.executable, venv)
-    run = make_run(tmp_path, "undeclared", monkeypatch, installer=installer)
-    run.venv, run.make_env = venv, make_env
-    run.extra_path = SITE
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))
+    run = undeclared_run(tmp_path, monkeypatch, installer)
     result = run_cell(run)
     assert result["outcome"] == "interrupted"
     assert "the disk filled during the install" in result["interrupted"]["reason"]
