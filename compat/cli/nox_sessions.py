@@ -167,6 +167,11 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
         return
     if opts.jobs > 1 and position > 1:  # run by the first session's pool (even with --force)
         session.log(f"{cell_id}: run in this invocation's --jobs {opts.jobs} pool")
+        location = getattr(getattr(session, "virtualenv", None), "location", None)
+        if location and not cell.keep_env:
+            # nox made this session an empty environment after the pool had removed the
+            # cell's own (keep-env = false): an exploration left one per cell behind.
+            shutil.rmtree(location, ignore_errors=True)
         return
     progress = Progress(session.log, cell_id, position, total, remaining)
     has_venv = bool(session.python) and session.virtualenv.location is not None

@@ -174,3 +174,35 @@ def test_a_last_cell_the_disk_refuses_still_catches_up_the_pairs(tmp_path, monke
                               virtualenv=SimpleNamespace(location=str(tmp_path / "env")))
     nox_sessions.run_matrix_cell(session, matrix, last.id)
     assert calls == ["refused", f"catch-up after {last.id}"]
+
+
+@pytest.mark.parametrize("matrix_file, kept", [("explore.toml", False), ("default.toml", True)])
+def test_a_later_session_of_the_pool_leaves_no_empty_environment(tmp_path, monkeypatch,
+                                                                 matrix_file, kept):
+    """With --jobs, the pool runs every cell and removes a one-off cell's environment
+    (keep-env = false); nox then made each later session an empty environment, and an
+    exploration left one per cell (94 in .nox on 2026-12-05). A kept cell's stays."""
+    import argparse
+    from types import SimpleNamespace
+
+    from compat.cli import nox_sessions
+    from compat.plan.matrixfile import load_matrix
+
+    matrix = load_matrix(nox_sessions.REPO / "matrices" / matrix_file)
+    cell = matrix.cells[-1]
+    assert cell.keep_env is kept
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    monkeypatch.setattr(nox_sessions, "_position", lambda *a: (2, 2, []))
+    monkeypatch.setattr(nox_sessions, "_posargs", lambda s: argparse.Namespace(
+        jobs=2, force=False, tiers=""))
+    monkeypatch.setattr(nox_sessions, "run_cell", lambda run: pytest.fail("ran the cell"))
+    monkeypatch.setenv("COMPAT_NO_REPORT", "1")
+    lines: list[str] = []
+    session = SimpleNamespace(log=lines.append, warn=lines.append, error=pytest.fail,
+                              python="3.11", venv_backend="uv",
+                              virtualenv=SimpleNamespace(location=str(env)))
+    nox_sessions.run_matrix_cell(session, matrix, cell.id)
+    assert env.exists() is kept
+    assert any("pool" in line for line in lines)
