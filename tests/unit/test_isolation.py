@@ -97,7 +97,9 @@ def test_runaway_memory_is_killed_at_the_limit(tmp_path, monkeypatch):
     assert result["outcome"] == "out-of-memory"
     second = result["tiers"]["second"]
     assert (second["status"], second["exc_type"]) == ("error", "OutOfMemory")
-    assert result["tier_run"]["bare"]["peak_rss_mib"] > 400
+    # Killed once its memory passed 400 MiB; the peak is kept in whole MiB, so a kill just
+    # past the limit reads 400 (CI failed so once on 2026-12-05: "assert 400 > 400").
+    assert result["tier_run"]["bare"]["peak_rss_mib"] >= 400
 
 
 def test_install_failure_is_a_verdict(tmp_path, monkeypatch):
