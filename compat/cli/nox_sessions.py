@@ -161,7 +161,7 @@ def run_matrix_cell(session: nox.Session, matrix: Matrix, cell_id: str) -> None:
         for line in host.summary({name for c in matrix.cells
                                   for name in get_engine(c.engine).host_prerequisites}):
             (session.log if ": found" in line else session.warn)(line)
-        say_disk(session, matrix, [cell_id, *remaining])
+        say_disk(session, matrix, [cell_id, *remaining], at_once=max(1, opts.jobs))
     if opts.jobs > 1 and position == 1 and remaining:
         run_in_parallel(session, matrix, [cell_id, *remaining], opts)
         return
@@ -217,10 +217,6 @@ def run_in_parallel(session: nox.Session, matrix: Matrix, ids: list[str],
         engine = get_engine(cell.engine)
         interpreter = find_python(cell.python)
         venv = envdir / f"matrix-cell-{_slug(cell.id)}"
-        if interpreter and not (venv / "pyvenv.cfg").exists():
-            make_venv(session.venv_backend, interpreter, venv)
-        if interpreter and not refuse_if_full(session, cell, engine, venv):
-            continue
         progress = Progress(session.log, cell.id, n, len(cells), [])
         runs.append(CellRun(cell=cell, engine=engine, results_dir=results_dir(),
                             interpreter=interpreter, venv=venv if interpreter else None,
@@ -229,11 +225,23 @@ def run_in_parallel(session: nox.Session, matrix: Matrix, ids: list[str],
                             recreate_venv=_recreator(session.venv_backend, interpreter, venv),
                             only=chosen_tiers(opts.tiers, cell.tiers), threads=plan.threads))
 
+    def before(run: CellRun) -> bool:
+        """When the cell's turn comes, not when it is queued: the disk as the cells before
+        it left it, and its environment made only now (a stopped run leaves none for the
+        cells it never started)."""
+        if run.venv is None or run.interpreter is None:
+            return True  # run_cell records the missing interpreter
+        if not refuse_if_full(session, run.cell, run.engine, run.venv):
+            return False
+        if not (run.venv / "pyvenv.cfg").exists():
+            make_venv(session.venv_backend, run.interpreter, run.venv)
+        return True
+
     def after(run: CellRun) -> None:
         if run.venv is not None and not run.cell.keep_env:
             remove_environments(run.venv, session.log)
 
-    parallel.run_cells(runs, plan.jobs, session.log, after=after)
+    parallel.run_cells(runs, plan.jobs, session.log, after=after, before=before)
     # Cells that ran beside a producer listed its checkpoint before the producer rewrote
     # it (all results stale: every cell reruns its finetune tier), and a cell that ran
     # before a producer never saw it: their crossload reruns now, with nothing left to
@@ -263,8 +271,12 @@ def is_current(cell: Any, stored: dict[str, Any]) -> bool:
     return stored.get("fingerprint") == current_fingerprint(cell, stored)
 
 
-def say_disk(session: nox.Session, matrix: Matrix, ids: list[str]) -> None:
-    """Before the first cell: what this run will take of the disk, and what is free."""
+def say_disk(session: nox.Session, matrix: Matrix, ids: list[str], at_once: int = 1) -> None:
+    """Before the first cell: what this run will take of the disk, and what is free. A
+    one-off cell's environment (keep-env = false) is removed once it is done, so at most
+    ``at_once`` of them (the run's jobs) hold the disk together: an exploration of 284
+    cells with --jobs 2 was once said to need 282 environments (282 GiB) more than it
+    would ever hold."""
     cache = disk.uv_cache_dir()
     location = getattr(getattr(session, "virtualenv", None), "location", None)
     envdir = Path(location).parent if location else REPO / ".nox"
@@ -273,10 +285,14 @@ def say_disk(session: nox.Session, matrix: Matrix, ids: list[str]) -> None:
                             has_env=bool(stamp(envdir / f"matrix-cell-{_slug(c.id)}")))
              for c in cells]
     total, builds = disk.run_need(needs)
+    new = [c.keep_env for c, n in zip(cells, needs) if "its environment" in n.why]
+    one_off = new.count(False)
+    total -= max(0, one_off - at_once) * disk.ENVIRONMENT
     available = disk.free(envdir)
     line = (f"disk: this run needs about {disk.human(total)} ({builds} torch build(s) not in "
-            f"uv's cache, {sum('its environment' in n.why for n in needs)} new "
-            f"environment(s)); {disk.human(available)} free")
+            f"uv's cache, {new.count(True)} new environment(s) kept"
+            + (f", {one_off} one-off, {min(one_off, at_once)} at a time" if one_off else "")
+            + f"); {disk.human(available)} free")
     (session.warn if total + disk.reserve() > available else session.log)(
         line + ("; cells that cannot fit will not start" if total + disk.reserve() > available
                 else ""))

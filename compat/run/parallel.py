@@ -70,10 +70,14 @@ def plan(asked: int, memory_limits: list[int | None], cores: int | None = None,
 
 def run_cells(runs: list[CellRun], jobs: int, log: Callable[[str], None],
               status_every: float = STATUS_EVERY_S,
-              after: Callable[[CellRun], None] | None = None) -> dict[str, dict[str, Any]]:
+              after: Callable[[CellRun], None] | None = None,
+              before: Callable[[CellRun], bool] | None = None) -> dict[str, dict[str, Any]]:
     """Run the cells ``jobs`` at a time; {cell id: result}. A cell that fails or crashes
-    leaves the others running (its result says how it ended). ``after`` runs in the
-    cell's thread once it is done (removing its environment, say)."""
+    leaves the others running (its result says how it ended). ``before`` runs in the
+    cell's thread when its turn comes (judging the disk as it is then, making its
+    environment) and may refuse it: False, the cell does not run, and ``before`` has
+    recorded why. ``after`` runs once a cell that ran is done (removing its environment,
+    say)."""
     done: dict[str, dict[str, Any]] = {}
     started: dict[str, float] = {}
     lock = threading.Lock()
@@ -81,6 +85,8 @@ def run_cells(runs: list[CellRun], jobs: int, log: Callable[[str], None],
     def one(run: CellRun) -> dict[str, Any]:
         with lock:
             started[run.cell.id] = time.monotonic()
+        if before is not None and not before(run):
+            return {}
         try:
             return run_cell(run)
         finally:

@@ -114,3 +114,29 @@ def test_clean_keeps_the_cells_of_the_matrix_the_user_selected(tmp_path, monkeyp
     monkeypatch.setattr(install, "prune_cache", lambda: None)
     assert clean.main(["--envdir", str(tmp_path / ".nox"), "--results", str(res)]) == 0
     assert (res / "mine.json").exists()
+
+
+def test_a_run_counts_one_off_environments_only_as_many_as_run_at_once(tmp_path, monkeypatch):
+    """A one-off cell's environment (keep-env = false) is removed when it is done, so a run
+    holds at most --jobs of them; the estimate counted every one (an exploration of 284
+    cells: 329 GiB, 282 of them environments never held at once). Kept ones all count."""
+    from types import SimpleNamespace
+
+    from compat.cli import nox_sessions
+    from compat.plan.matrixfile import load_matrices
+
+    matrix = load_matrices([nox_sessions.REPO / "matrices" / "default.toml",
+                            nox_sessions.REPO / "matrices" / "explore.toml"], {
+        name: e.distributions for name, e in nox_sessions.all_engines().items()})
+    kept = [c for c in matrix.cells if c.keep_env][:3]
+    one_off = [c for c in matrix.cells if not c.keep_env][:5]
+    cache = fake_cache(tmp_path, *{f"{c.torch}-cp{c.python.replace('.', '')}-x"
+                                   for c in kept + one_off})  # every build cached
+    monkeypatch.setattr(disk, "uv_cache_dir", lambda: cache)
+    monkeypatch.setattr(disk, "free", lambda path: 100 * disk.GIB)
+    lines: list[str] = []
+    session = SimpleNamespace(log=lines.append, warn=lines.append,
+                              virtualenv=SimpleNamespace(location=str(tmp_path / "envs" / "x")))
+    nox_sessions.say_disk(session, matrix, [c.id for c in kept + one_off], at_once=2)
+    assert lines == ["disk: this run needs about 5.0 GiB (0 torch build(s) not in uv's cache, "
+                     "3 new environment(s) kept, 5 one-off, 2 at a time); 100.0 GiB free"]

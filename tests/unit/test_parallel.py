@@ -206,3 +206,57 @@ def test_a_later_session_of_the_pool_leaves_no_empty_environment(tmp_path, monke
     nox_sessions.run_matrix_cell(session, matrix, cell.id)
     assert env.exists() is kept
     assert any("pool" in line for line in lines)
+
+
+def test_the_pool_judges_the_disk_and_makes_an_environment_when_a_cell_starts(tmp_path,
+                                                                              monkeypatch):
+    """The pool used to make every queued cell's environment and judge the disk for all of
+    them before the first started: a cell queued late was judged against the space free
+    at the start, and a stopped run left an empty environment for every cell it never
+    started (79 on 2026-12-05). Now each is judged, and its environment made, when its
+    turn comes. The real pool; the disk check, environment and cell run are recorded."""
+    import argparse
+    from types import SimpleNamespace
+
+    from compat.cli import nox_sessions
+    from compat.plan.matrixfile import load_matrix
+
+    matrix = load_matrix(nox_sessions.REPO / "matrices" / "explore.toml")
+    first, second, third = matrix.cells[:3]
+    envdir = tmp_path / "envs"
+    envdir.mkdir()
+    calls: list[str] = []
+
+    def judged(session, cell, engine, venv):
+        made = sorted(p.name for p in envdir.iterdir())
+        calls.append(f"judge {cell.id} with {len(made)} environment(s) made")
+        return cell is not second  # the first cell filled the disk
+
+    def ran(run):
+        calls.append(f"run {run.cell.id} in {run.venv.name}")
+        assert (run.venv / "pyvenv.cfg").exists()
+        return {}
+
+    def made(backend, interpreter, venv):
+        venv.mkdir(parents=True)
+        (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+    monkeypatch.setattr(nox_sessions, "find_python", lambda version: "/usr/bin/python3")
+    monkeypatch.setattr(nox_sessions, "refuse_if_full", judged)
+    monkeypatch.setattr(nox_sessions, "make_venv", made)
+    monkeypatch.setattr(nox_sessions, "remove_environments", lambda *a: None)
+    monkeypatch.setattr(nox_sessions, "pairs_behind", lambda *a, **k: [])
+    monkeypatch.setattr(parallel, "run_cell", ran)
+    lines: list[str] = []
+    session = SimpleNamespace(log=lines.append, warn=lines.append, error=pytest.fail,
+                              venv_backend="uv",
+                              virtualenv=SimpleNamespace(location=str(envdir / "x")))
+    nox_sessions.run_in_parallel(session, matrix, [first.id, second.id, third.id],
+                                 argparse.Namespace(jobs=1, force=False, tiers=""))
+    slug = nox_sessions._slug
+    assert calls == [f"judge {first.id} with 0 environment(s) made",
+                     f"run {first.id} in matrix-cell-{slug(first.id)}",
+                     f"judge {second.id} with 1 environment(s) made",
+                     f"judge {third.id} with 1 environment(s) made",
+                     f"run {third.id} in matrix-cell-{slug(third.id)}"]
+    assert not (envdir / f"matrix-cell-{slug(second.id)}").exists()  # refused: none made
