@@ -8,8 +8,10 @@ altogether. That is what makes a warm cell ready in well under 10 s.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -144,10 +146,38 @@ LOW_DISK = 20 * 2**30
 HEAVY = re.compile(r"^(torch|triton|nvidia-.*|cuda-.*)$")
 
 
+def linked(archive: Path) -> bool:
+    """Whether an environment hard-links a file of this unpacked wheel (uv installs by
+    hard links): removing such a wheel from the cache frees nothing, and the next
+    environment that needs it downloads it again."""
+    for root, _dirs, files in os.walk(archive):
+        for name in files:
+            with contextlib.suppress(OSError):
+                if os.lstat(os.path.join(root, name)).st_nlink > 1:
+                    return True
+    return False
+
+
+def unlinked_heavy(cache: Path) -> list[str]:
+    """The CUDA-sized packages of uv's cache (``HEAVY``) whose unpacked wheels no
+    environment links: the ones whose removal gives disk back. A package with one linked
+    version is kept whole (``uv cache clean`` removes a package, not a version)."""
+    names: set[str] = set()
+    for package in cache.glob("wheels-v*/pypi/*"):
+        if not (HEAVY.match(package.name) and package.is_dir()):
+            continue
+        archives = [entry.resolve() for entry in package.iterdir() if entry.is_symlink()]
+        if not any(linked(a) for a in archives if a.is_dir()):
+            names.add(package.name)
+    return sorted(names)
+
+
 def remove_environments(venv: Path, say: Callable[[str], None] = print) -> None:
     """Remove a one-off cell's environments (``keep-env = false``: the exploratory matrix)
-    and prune uv's cache; when the disk is still low, drop the CUDA wheels from the cache
-    as well (the next cell that needs them downloads them again)."""
+    and prune uv's cache; when the disk is still low, drop from the cache the CUDA wheels
+    that no kept environment links (the next cell that needs them downloads them again;
+    a linked one would free nothing: 39 GiB were downloaded again for nothing when every
+    one was dropped, 2026-12-05)."""
     gone = [p for p in (venv, venv.with_name(f"{venv.name}-repaired")) if p.exists()]
     for path in gone:
         shutil.rmtree(path, ignore_errors=True)
@@ -158,13 +188,13 @@ def remove_environments(venv: Path, say: Callable[[str], None] = print) -> None:
     if uv and free < LOW_DISK:
         cache = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True,
                                timeout=60).stdout.strip()
-        heavy = sorted({p.name for p in Path(cache).glob("wheels-v*/pypi/*")
-                        if HEAVY.match(p.name)}) if cache else []
+        heavy = unlinked_heavy(Path(cache)) if cache else []
         if heavy:
             subprocess.run([uv, "cache", "clean", *heavy], capture_output=True, timeout=600)
     after = shutil.disk_usage(venv.parent).free
     say(f"keep-env = false: removed {len(gone)} environment(s)"
-        + (f", and {len(heavy)} CUDA packages from uv's cache" if heavy else "")
+        + (f", and {len(heavy)} CUDA packages no environment uses from uv's cache"
+           if heavy else "")
         + f"; {after / 2**30:.1f} GiB free")
 
 

@@ -4,8 +4,10 @@ that fact: a cell's probe, the doctor and ``here`` all read an environment throu
 The module runs inside the interpreter it reads (``python -I compat/incell/probe.py NAMES``):
 stdlib only (the environment has whatever its pins brought), Python 3.9 syntax, run by
 path so nothing of this repository needs to be importable there. Prints one JSON object.
-With ``--devices`` it imports torch to list devices; a broken torch is recorded, not
-raised. :func:`read` is the harness side.
+With ``--devices`` it lists the devices torch can use: on a machine with no accelerator
+driver that is the CPU alone, said without importing torch (2-3 s of a cell's probe, for
+an answer known beforehand); with a driver it asks torch, and a broken torch is recorded,
+not raised. :func:`read` is the harness side.
 """
 
 from __future__ import annotations
@@ -44,8 +46,27 @@ def requires(name: str) -> list[str]:
         return []
 
 
+#: What on a machine says torch might see more than the CPU: NVIDIA's driver, AMD's ROCm
+#: driver, WSL's GPU bridge. Apple silicon (MPS) is told by the platform.
+ACCELERATOR_SIGNS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd",
+                     "/dev/dxg")
+
+
+def accelerator_possible() -> str | None:
+    """The first sign of an accelerator torch could use here, or None: then torch, CUDA
+    build or not, can only use the CPU."""
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "Apple silicon (MPS)"
+    return next((sign for sign in ACCELERATOR_SIGNS if os.path.exists(sign)), None)
+
+
 def devices() -> dict[str, Any]:
-    """Devices torch sees: cpu always, cuda:N and mps when present."""
+    """Devices torch sees: cpu always, cuda:N and mps when present. Without a sign of an
+    accelerator on the machine, cpu alone, with torch not imported."""
+    if accelerator_possible() is None:
+        return {"devices": ["cpu"], "torch_imported": False,
+                "why": "no accelerator driver on this machine "
+                       f"(none of {', '.join(ACCELERATOR_SIGNS)})"}
     try:
         import torch
     except Exception as exc:  # a broken torch is data
@@ -65,6 +86,7 @@ def devices() -> dict[str, Any]:
         found.append("mps")
     info["devices"] = found
     info["threads"] = torch.get_num_threads()
+    info["torch_imported"] = True
     return info
 
 

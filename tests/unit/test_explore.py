@@ -3,6 +3,9 @@ file it writes (a valid matrix, ids that keep extras apart, refusals named)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from compat.plan import explore
 from compat.plan.matrixfile import load_matrices
 
@@ -210,3 +213,33 @@ def test_a_refused_lowest_edge_falls_back_to_wheels_only():
     again = explore.plan(explore.edges([KOKORO], axes=("numpy",)),
                          explore.lowest_from_wheels(highest_refused))
     assert not again.cells and again.refused[0][1].startswith("error: Failed to build")
+
+
+def fake_uv_cache(root: Path, packages: dict[str, bool]) -> Path:
+    """A uv cache laid out as uv 0.9 lays it out: ``wheels-v8/pypi/NAME/TAG`` links to an
+    unpacked wheel in ``archive-v0``; a True package has a file hard-linked into an
+    environment, as uv installs."""
+    cache = root / "cache"
+    for n, (name, used) in enumerate(packages.items()):
+        archive = cache / "archive-v0" / f"a{n}"
+        (archive / name).mkdir(parents=True)
+        (archive / name / "lib.so").write_bytes(b"x")
+        (cache / "wheels-v8" / "pypi" / name).mkdir(parents=True)
+        (cache / "wheels-v8" / "pypi" / name / "1.0-py3-none-any").symlink_to(archive)
+        if used:
+            env = root / "env" / name
+            env.mkdir(parents=True)
+            os.link(archive / name / "lib.so", env / "lib.so")
+    return cache
+
+
+def test_low_disk_drops_only_the_cuda_wheels_no_environment_links(tmp_path):
+    """Shown to fail: with every heavy package dropped (the check before), torch, which a
+    kept environment links, was in the list and had to be downloaded again."""
+    from compat.env import install
+
+    cache = fake_uv_cache(tmp_path, {"torch": True, "nvidia-cublas-cu12": False,
+                                     "triton": False, "numpy": False})
+    assert install.unlinked_heavy(cache) == ["nvidia-cublas-cu12", "triton"]
+    assert install.linked(cache / "archive-v0" / "a0") and not install.linked(
+        cache / "archive-v0" / "a1")

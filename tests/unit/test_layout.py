@@ -153,8 +153,9 @@ INCELL = COMPAT / "incell"
 
 
 def test_incell_imports_only_the_standard_library_pytest_and_itself():
-    # torch: the probe asks the cell's own torch for its devices (guarded: a broken torch
-    # is data); patches: the shims, themselves in-cell code with the same rule
+    # torch: where a driver is present the probe asks the cell's own torch for its devices
+    # (guarded: a broken torch is data); patches: the shims, themselves in-cell code with
+    # the same rule
     allowed = set(sys.stdlib_module_names) | {"pytest", "_pytest", "pluggy", "patches", "torch"}
     bad = [f"{p.relative_to(REPO)}:{line}: {t}" for p in sorted(INCELL.glob("*.py"))
            for line, t in imports_of(p)
