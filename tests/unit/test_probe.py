@@ -30,14 +30,14 @@ def test_a_driver_on_the_machine_asks_torch(monkeypatch, tmp_path):
     assert found["devices"] == ["cpu"] and "import of torch halted" in found["torch_error"]
 
 
-def test_apple_silicon_asks_torch_for_mps(monkeypatch, tmp_path):
+def test_apple_silicon_is_a_sign_of_an_accelerator(monkeypatch):
     monkeypatch.setattr(probe, "ACCELERATOR_SIGNS", ())
     monkeypatch.setattr(probe.sys, "platform", "darwin")
     monkeypatch.setattr(probe.platform, "machine", lambda: "arm64")
     assert probe.accelerator_possible() == "Apple silicon (MPS)"
 
 
-def test_the_probe_run_by_path_answers_as_this_machine_is(tmp_path):
+def test_the_probe_run_by_path_answers_as_this_machine_is():
     """The harness side, in a real interpreter: this machine's answer, whichever it is."""
     seen = probe.read(sys.executable, ["pytest"], with_devices=True)
     assert "cpu" in seen["devices"] and seen["versions"]["pytest"]
